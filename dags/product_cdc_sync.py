@@ -1,0 +1,112 @@
+"""product_cdc_sync: SQL Server's product catalog, captured by Debezium, into the warehouse's marts.
+
+This file only wires tasks; what each stage does is in include/cdc/ and include/dbt/, and what an
+operator does when a stage fails is in include/docs/product_cdc_sync.md (the DAG's Docs tab).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator
+from airflow.sdk import Param, chain, dag
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from include.cdc import tasks
+from include.cdc.alerts import deadline_alert, failure_email
+from include.cdc.settings import Settings
+
+INCLUDE = Path(__file__).resolve().parents[1] / "include"
+DBT_PROJECT = INCLUDE / "dbt"
+CHECKS = ("marts_match_staging", "no_duplicate_products", "bronze_is_fresh", "bronze_covers_staging")
+
+settings = Settings.from_env()
+
+
+@dag(
+    dag_id="product_cdc_sync",
+    schedule="0 */6 * * *",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=5),
+    tags=["cdc", "debezium", "kafka", "minio", "dbt", "product"],
+    doc_md=(INCLUDE / "docs" / "product_cdc_sync.md").read_text(),
+    template_searchpath=[str(INCLUDE / "sql")],
+    deadline=deadline_alert(settings),
+    params={
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="Full refresh",
+            description="Rebuild bronze from the MinIO archive and rebuild every model. Kafka is not read "
+            "and its offsets are not touched.",
+        ),
+        "max_events": Param(
+            settings.max_events_per_run,
+            type="integer",
+            minimum=0,
+            title="Events per run",
+            description="Read at most this many Kafka records in this run (0: no cap). The rest waits "
+            "for the next run.",
+        ),
+    },
+    default_args={
+        "owner": "data-platform",
+        "retries": settings.retries,
+        "retry_delay": settings.retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timedelta(hours=2),
+        "on_failure_callback": failure_email(settings),
+    },
+)
+def product_cdc_sync():
+    drained = tasks.drain_kafka()
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=DBT_PROJECT / "target" / "manifest.json",
+            project_name="cord_warehouse",
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="cord_warehouse",
+            target_name="airflow",
+            profile_mapping=PostgresUserPasswordProfileMapping(
+                conn_id=settings.warehouse_conn_id, profile_args={"schema": "staging"}
+            ),
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH, emit_datasets=False
+        ),
+        operator_args={"full_refresh": "{{ params.full_refresh }}"},
+    )
+    checks = [
+        SQLCheckOperator(
+            task_id=f"check_{name}",
+            conn_id=settings.warehouse_conn_id,
+            sql=f"checks/{name}.sql",
+            params={"max_age_hours": settings.freshness_max_age_hours},
+        )
+        for name in CHECKS
+    ]
+    chain(
+        tasks.check_connector(),
+        drained,
+        tasks.commit_offsets(drained),
+        tasks.load_bronze(),
+        dbt,
+        checks,
+        tasks.publish_dim_product(),
+    )
+
+
+product_cdc_sync()

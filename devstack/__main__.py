@@ -1,0 +1,57 @@
+"""Command line of the local stack: ``python -m devstack <command>`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from devstack.services import Stack, StackError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description="The local stack on loopback.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "up", help="start PostgreSQL, Kafka, S3, the Kafka Connect stand-in and the SMTP sink"
+    )
+    commands.add_parser("down", help="stop every service (data stays for the next 'up')")
+    commands.add_parser("reset", help="stop every service and delete all stack data")
+    commands.add_parser("env", help="print the Airflow environment (connections included) as shell exports")
+    state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
+    state.add_argument("state")
+    state.add_argument("--delay-seconds", type=float, default=0.0)
+    demo = commands.add_parser(
+        "demo", help="start the stack, feed events, run the DAG once, print layer counts"
+    )
+    demo.add_argument("--products", type=int, default=115)
+    demo.add_argument("--events", type=int, default=31_970)
+    demo.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    stack = Stack()
+    try:
+        if args.command == "up":
+            stack.up()
+            print(f"stack up in {stack.dir}; `python -m devstack env` prints the Airflow environment")
+        elif args.command == "down":
+            stack.down()
+        elif args.command == "reset":
+            stack.reset()
+        elif args.command == "env":
+            for name, value in stack.airflow_env().items():
+                print(f"export {name}={shlex.quote(value)}")
+        elif args.command == "connector-state":
+            stack.connect.set_state(args.state, args.delay_seconds)
+        elif args.command == "demo":
+            from devstack.demo import run_demo
+
+            return run_demo(stack, args.products, args.events, args.seed)
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

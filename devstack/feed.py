@@ -1,0 +1,71 @@
+"""Feed generated Debezium change events into the local Kafka, as the connector would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from devstack.generator import ChangeEventGenerator, GeneratorOptions, Message
+from include.cdc.contract import SourceTable
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if topic in admin.list_topics(timeout=10).topics:
+        return
+    future = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic]
+    try:
+        future.result(timeout=15)
+    except KafkaException as exc:
+        if "TOPIC_ALREADY_EXISTS" not in str(exc):
+            raise
+
+
+def produce(bootstrap: str, messages: Iterable[Message]) -> int:
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "batch.num.messages": 5000,
+            "queue.buffering.max.messages": 200_000,
+        }
+    )
+    errors: list[str] = []
+
+    def delivered(error, _message) -> None:
+        if error is not None:
+            errors.append(str(error))
+
+    count = 0
+    for message in messages:
+        while True:
+            try:
+                producer.produce(
+                    message.topic,
+                    value=message.value,
+                    key=message.key,
+                    partition=message.partition,
+                    headers=message.headers,
+                    timestamp=message.timestamp_ms,
+                    on_delivery=delivered,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        count += 1
+        if count % 10_000 == 0:
+            producer.poll(0)
+    remaining = producer.flush(60)
+    if remaining or errors:
+        raise RuntimeError(f"{remaining} messages undelivered, {len(errors)} delivery errors: {errors[:3]}")
+    return count
+
+
+def feed(bootstrap: str, table: SourceTable, options: GeneratorOptions) -> ChangeEventGenerator:
+    """Generate and produce one table's change events; the generator keeps the final state."""
+    generator = ChangeEventGenerator(table, options)
+    ensure_topic(bootstrap, generator.topic, options.partitions)
+    produce(bootstrap, generator.messages())
+    return generator

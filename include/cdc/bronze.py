@@ -1,0 +1,337 @@
+"""Bronze load: every landed object not yet loaded goes into its ``bronze.<table>_cdc`` table.
+
+Exactly once, whatever crashes: an object's rows and its row in ``bronze.load_ledger`` commit in one
+transaction, rows are inserted with ``ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO
+NOTHING``, and a session advisory lock keeps a second load from interleaving. Rows go in bulk (COPY into
+a temporary table, then one INSERT ... SELECT per object), never one statement per row.
+
+Tombstones are counted, not loaded. A record that is not a change event is written unchanged under the
+quarantine prefix, recorded in ``bronze.quarantine`` with the reason, and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+
+from include.cdc.contract import SourceTable
+from include.cdc.debezium import NotAnEnvelope, parse_change_event
+from include.cdc.landing import ObjectKey, decode_record, partition_prefix, read_lines, topic_prefix
+from include.cdc.sqlfiles import statement
+from include.cdc.storage import ObjectStore
+from include.cdc.warehouse import WarehouseError, explain
+
+log = logging.getLogger(__name__)
+
+DDL = "bronze/ddl.sql"
+LOAD = "bronze/load.sql"
+PREFETCH = 3  # objects downloaded and parsed ahead of the one being copied
+
+
+class LoadInProgress(RuntimeError):
+    """Another bronze load holds the lock."""
+
+
+@dataclass(frozen=True)
+class BronzeTarget:
+    """Where one captured table's objects come from and go to."""
+
+    table: SourceTable
+    topic: str
+    raw_prefix: str
+    quarantine_prefix: str
+
+    @property
+    def bronze_table(self) -> str:
+        return f"bronze.{self.table.bronze_table}"
+
+
+@dataclass
+class Counts:
+    objects: int = 0
+    records: int = 0
+    rows_loaded: int = 0
+    duplicates_skipped: int = 0
+    tombstones: int = 0
+    quarantined: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class LoadSummary:
+    tables: dict[str, Counts] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for counts in self.tables.values():
+            total.add(counts)
+        return total
+
+    def to_xcom(self) -> dict:
+        return {"total": self.total.__dict__, "tables": {t: c.__dict__ for t, c in self.tables.items()}}
+
+
+@dataclass
+class _Quarantined:
+    offset: int
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class _PreparedObject:
+    key: ObjectKey
+    key_text: str
+    copy_data: bytes
+    counts: Counts
+    quarantined: list[_Quarantined]
+
+
+def _copy_field(text: str) -> str:
+    """Escape a value for COPY's text format (JSON text rarely needs more than the backslashes)."""
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\n" in text or "\r" in text or "\t" in text:
+        text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return text
+
+
+def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObject:
+    """Split one landed object into COPY rows, tombstones and quarantined records."""
+    parsed_key = ObjectKey.parse(key)
+    counts = Counts(objects=1)
+    rows: list[str] = []
+    quarantined: list[_Quarantined] = []
+    schema, table = target.table.schema, target.table.table
+    for line in read_lines(body):
+        counts.records += 1
+        record = decode_record(line)
+        if record.is_tombstone:
+            counts.tombstones += 1
+            continue
+        try:
+            if record.value is None:
+                raise NotAnEnvelope("value is not valid UTF-8")
+            if "\\u0000" in record.value or (record.key and "\\u0000" in record.key):
+                raise NotAnEnvelope("contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store")
+            event = parse_change_event(record.key, record.value, schema, table)
+        except NotAnEnvelope as exc:
+            quarantined.append(_Quarantined(record.offset, str(exc), record.raw_value()))
+            continue
+        timestamp = str(record.timestamp_ms) if record.timestamp_ms is not None else "\\N"
+        rows.append(
+            f"{record.offset}\t{timestamp}\t{_copy_field(event.key_json)}\t{_copy_field(event.envelope_json)}\n"
+        )
+    counts.quarantined = len(quarantined)
+    return _PreparedObject(parsed_key, key, "".join(rows).encode("utf-8"), counts, quarantined)
+
+
+def quarantine_key(target: BronzeTarget, partition: int, offset: int) -> str:
+    return f"{partition_prefix(target.quarantine_prefix, target.topic, partition)}{offset:020d}.bin"
+
+
+def _prefetched(keys: Iterable[str], prepare: Callable[[str], _PreparedObject]) -> Iterator[_PreparedObject]:
+    """Download and parse the next objects while the current one is being copied."""
+    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="bronze-prefetch") as pool:
+        pending = deque()
+        keys = iter(keys)
+        try:
+            for key in keys:
+                pending.append(pool.submit(prepare, key))
+                if len(pending) >= PREFETCH:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+class BronzeLoader:
+    def __init__(self, conn: psycopg.Connection, store: ObjectStore, where: str) -> None:
+        self.conn = conn
+        self.store = store
+        self.where = where
+
+    def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
+        return self.conn.execute(statement(relative, name, **identifiers), params)
+
+    def lock(self) -> None:
+        if not self._run(LOAD, "try_lock").fetchone()[0]:
+            self.conn.rollback()
+            raise LoadInProgress(
+                f"Another bronze load holds the lock in the warehouse ({self.where}). Two runs must not "
+                f"load at once; this run stops without loading. Rerun when the other load has finished."
+            )
+        self.conn.commit()
+
+    def unlock(self) -> None:
+        self._run(LOAD, "unlock")
+        self.conn.commit()
+
+    def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
+        with self.conn.transaction():
+            for name in ("create_schema", "create_load_ledger", "create_quarantine"):
+                self._run(DDL, name)
+            for target in targets:
+                self._run(
+                    DDL,
+                    "create_cdc_table",
+                    table=target.bronze_table,
+                    ingested_index=f"{target.table.bronze_table}_ingested_at",
+                )
+            self._run(LOAD, "create_incoming")
+
+    def reset(self, target: BronzeTarget) -> None:
+        """Forget everything loaded for the target, so the whole archive is loaded again."""
+        params = {"topic": target.topic}
+        with self.conn.transaction():
+            self._run(LOAD, "reset_table", table=target.bronze_table)
+            self._run(LOAD, "reset_ledger", params)
+            self._run(LOAD, "reset_quarantine", params)
+
+    def pending_keys(self, target: BronzeTarget) -> list[str]:
+        """Landed objects not loaded yet, in offset order per partition.
+
+        Objects of a partition are loaded in key order and each commits with its ledger row, so the
+        loaded objects are always a prefix of the partition's listing: listing starts after the newest.
+        """
+        loaded = dict(
+            self._run(
+                LOAD, "last_loaded_keys", {"topic": target.topic, "prefix": target.raw_prefix}
+            ).fetchall()
+        )
+        self.conn.commit()
+        keys: list[str] = []
+        for folder in self.store.list_prefixes(topic_prefix(target.raw_prefix, target.topic)):
+            partition = int(folder.rstrip("/").rpartition("=")[2])
+            for key in self.store.list_keys(folder, start_after=loaded.get(partition)):
+                try:
+                    ObjectKey.parse(key)
+                except ValueError:
+                    log.warning("ignoring %s: not a landed batch key", key)
+                    continue
+                keys.append(key)
+        return keys
+
+    def _prepare(self, target: BronzeTarget, key: str) -> _PreparedObject:
+        prepared = prepare_object(key, self.store.get(key), target)
+        for bad in prepared.quarantined:
+            self.store.put(
+                quarantine_key(target, prepared.key.partition, bad.offset),
+                bad.raw,
+                metadata={
+                    "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
+                    "batch-file": key,
+                },
+            )
+        return prepared
+
+    def _load_prepared(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
+        counts = prepared.counts
+        key = prepared.key
+        params = {"topic": target.topic, "partition": key.partition, "object_key": prepared.key_text}
+        with self.conn.transaction():
+            copied = 0
+            if prepared.copy_data:
+                with self.conn.cursor() as cursor:
+                    with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
+                        copy.write(prepared.copy_data)
+                    copied = cursor.rowcount
+                    cursor.execute(statement(LOAD, "insert_incoming", table=target.bronze_table), params)
+                    counts.rows_loaded = cursor.rowcount
+            counts.duplicates_skipped = copied - counts.rows_loaded
+            for bad in prepared.quarantined:
+                self._run(
+                    LOAD,
+                    "record_quarantine",
+                    {
+                        **params,
+                        "offset": bad.offset,
+                        "reason": bad.reason,
+                        "quarantine_key": quarantine_key(target, key.partition, bad.offset),
+                    },
+                )
+            self._run(
+                LOAD,
+                "record_load",
+                {
+                    **params,
+                    "bronze_table": target.bronze_table,
+                    "first_offset": key.first_offset,
+                    "last_offset": key.last_offset,
+                    **{
+                        name: getattr(counts, name)
+                        for name in (
+                            "records",
+                            "rows_loaded",
+                            "duplicates_skipped",
+                            "tombstones",
+                            "quarantined",
+                        )
+                    },
+                },
+            )
+        return counts
+
+    def load_target(self, target: BronzeTarget) -> Counts:
+        total = Counts()
+        keys = self.pending_keys(target)
+        for prepared in _prefetched(keys, lambda key: self._prepare(target, key)):
+            try:
+                counts = self._load_prepared(target, prepared)
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise WarehouseError(
+                    f"Cannot load {target.bronze_table} ({self.where}): {explain(exc)}"
+                ) from exc
+            total.add(counts)
+            log.info(
+                "%s: %d records -> %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
+                prepared.key_text,
+                counts.records,
+                counts.rows_loaded,
+                counts.duplicates_skipped,
+                counts.tombstones,
+                counts.quarantined,
+            )
+        return total
+
+
+def load_bronze(
+    conn: psycopg.Connection,
+    store: ObjectStore,
+    targets: list[BronzeTarget],
+    where: str,
+    full_refresh: bool = False,
+) -> LoadSummary:
+    """Create bronze when missing, then load every landed object not loaded yet (all on full refresh)."""
+    loader = BronzeLoader(conn, store, where)
+    summary = LoadSummary()
+    try:
+        loader.lock()
+    except psycopg.Error as exc:
+        raise WarehouseError(f"Cannot use the warehouse, {where}: {explain(exc)}") from exc
+    try:
+        try:
+            loader.ensure_tables(targets)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"Cannot create the bronze tables, {where}: {explain(exc)}") from exc
+        for target in targets:
+            if full_refresh:
+                log.info("full refresh: emptying %s and replaying the archive", target.bronze_table)
+                loader.reset(target)
+            summary.tables[target.bronze_table] = loader.load_target(target)
+    finally:
+        if not conn.closed and not conn.broken:
+            conn.rollback()
+            loader.unlock()
+    return summary

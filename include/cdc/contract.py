@@ -1,0 +1,151 @@
+"""The source contract: which SQL Server tables are captured, their columns and types.
+
+The contract lives in the dbt staging models' property files (``include/dbt/models/staging/*.yml``),
+so the staging SQL, the dbt docs and this module read one definition. A staging model takes part
+when its ``config.meta.cdc_source`` names the source table; each captured column carries
+``meta.source_column`` and ``meta.sqlserver_type``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+STAGING_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "staging"
+
+_TYPE_PATTERN = re.compile(r"^\s*(\w+)\s*(?:\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
+
+INTEGER_TYPES = frozenset({"bigint", "int", "smallint", "tinyint"})
+DECIMAL_TYPES = frozenset({"decimal", "numeric", "money", "smallmoney"})
+FLOAT_TYPES = frozenset({"real", "float"})
+STRING_TYPES = frozenset({"char", "varchar", "nchar", "nvarchar", "text", "ntext"})
+TEMPORAL_TYPES = frozenset({"date", "datetime", "smalldatetime", "datetime2", "datetimeoffset"})
+KNOWN_TYPES = (
+    INTEGER_TYPES | DECIMAL_TYPES | FLOAT_TYPES | STRING_TYPES | TEMPORAL_TYPES | {"bit", "uniqueidentifier"}
+)
+
+
+class ContractError(ValueError):
+    """The contract file cannot be read as a contract."""
+
+
+@dataclass(frozen=True)
+class SqlServerType:
+    """A SQL Server column type, parsed far enough to know how Debezium encodes it."""
+
+    name: str
+    length: str | None = None
+    precision: int | None = None
+    scale: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SqlServerType:
+        match = _TYPE_PATTERN.match(text)
+        if not match or match.group(1).lower() not in KNOWN_TYPES:
+            raise ContractError(f"unsupported SQL Server type {text!r}")
+        name, first, second = match.group(1).lower(), match.group(2), match.group(3)
+        if name in {"decimal", "numeric"}:
+            return cls(name, precision=int(first or 18), scale=int(second or 0))
+        if name == "money":
+            return cls(name, precision=19, scale=4)
+        if name == "smallmoney":
+            return cls(name, precision=10, scale=4)
+        if name == "datetime2":
+            return cls(name, precision=int(first) if first is not None else 7)
+        return cls(name, length=first)
+
+    @property
+    def epoch_unit(self) -> str | None:
+        """Unit of Debezium's epoch encoding for this type (None when not an epoch number)."""
+        if self.name == "date":
+            return "days"
+        if self.name in {"datetime", "smalldatetime"} or (self.name == "datetime2" and self.precision <= 3):
+            return "ms"
+        if self.name == "datetime2":
+            return "us" if self.precision <= 6 else "ns"
+        return None
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source_column: str
+    sqlserver_type: SqlServerType
+    description: str
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One captured table: where its events arrive and what its rows hold."""
+
+    schema: str
+    table: str
+    bronze_table: str
+    staging_model: str
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    def topic(self, topic_prefix: str, database: str) -> str:
+        """Debezium's topic name: ``<topic.prefix>.<database>.<schema>.<table>``."""
+        return f"{topic_prefix}.{database}.{self.schema}.{self.table}"
+
+    @property
+    def key_columns(self) -> tuple[Column, ...]:
+        by_name = {c.name: c for c in self.columns}
+        return tuple(by_name[name] for name in self.primary_key)
+
+    @property
+    def slug(self) -> str:
+        """Short lower-case name used in object prefixes (``product`` for dbo.Product)."""
+        return self.bronze_table.removesuffix("_cdc")
+
+
+def _table_from_model(model: dict, path: Path) -> SourceTable | None:
+    meta = (model.get("config") or {}).get("meta") or model.get("meta") or {}
+    source = meta.get("cdc_source")
+    if not source:
+        return None
+    schema, _, table = source["table"].partition(".")
+    if not table:
+        raise ContractError(f"{path}: cdc_source.table must be <schema>.<table>, got {source['table']!r}")
+    columns = []
+    for col in model.get("columns", []):
+        col_meta = col.get("meta") or {}
+        if "source_column" not in col_meta:
+            continue  # a column staging adds (deleted, cdc_op, ...), not a captured one
+        try:
+            sql_type = SqlServerType.parse(col_meta["sqlserver_type"])
+        except (KeyError, ContractError) as exc:
+            raise ContractError(f"{path}: column {col['name']}: {exc}") from exc
+        columns.append(Column(col["name"], col_meta["source_column"], sql_type, col.get("description", "")))
+    primary_key = tuple(source["primary_key"])
+    missing = set(primary_key) - {c.name for c in columns}
+    if missing:
+        raise ContractError(f"{path}: primary key columns {sorted(missing)} are not captured columns")
+    return SourceTable(
+        schema=schema,
+        table=table,
+        bronze_table=source["bronze_table"],
+        staging_model=model["name"],
+        primary_key=primary_key,
+        columns=tuple(columns),
+    )
+
+
+@cache
+def load_contract(models_dir: Path = STAGING_MODELS_DIR) -> tuple[SourceTable, ...]:
+    """Every captured table, in a stable order (by bronze table name)."""
+    tables = []
+    for path in sorted(models_dir.glob("*.yml")):
+        document = yaml.safe_load(path.read_text()) or {}
+        for model in document.get("models", []):
+            table = _table_from_model(model, path)
+            if table is not None:
+                tables.append(table)
+    if not tables:
+        raise ContractError(f"no staging model in {models_dir} declares config.meta.cdc_source")
+    return tuple(sorted(tables, key=lambda t: t.bronze_table))

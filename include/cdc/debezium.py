@@ -1,0 +1,83 @@
+"""What a Debezium SQL Server record must look like before it may enter bronze.
+
+Bronze keeps envelopes as received, so staging can always be rebuilt; what is checked here is only
+what staging relies on: a JSON key, a JSON envelope (bare, or wrapped by JsonConverter's
+``schemas.enable=true`` form) with a known ``op``, the row image that op needs, the source block with
+its LSNs, and the table the topic is for. Anything else is quarantined with the reason, never
+dropped and never loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+OPS = frozenset({"c", "u", "d", "r"})
+_COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
+
+
+class NotAnEnvelope(ValueError):
+    """The record cannot be loaded as a change event; ``str(exc)`` is the quarantine reason."""
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) does not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(text: str, what: str) -> object:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise NotAnEnvelope(f"{what} is not JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    key_json: str  # the key (unwrapped), as JSON text
+    envelope_json: str  # the envelope (unwrapped), as JSON text
+
+
+def _unwrap(document: object) -> tuple[object, bool]:
+    """Strip JsonConverter's schema wrapper; report whether there was one."""
+    if isinstance(document, dict) and document.keys() == {"schema", "payload"}:
+        return document["payload"], True
+    return document, False
+
+
+def parse_key(key: str | None) -> str:
+    if key is None:
+        raise NotAnEnvelope("missing key: a captured table with a primary key always has one")
+    document, wrapped = _unwrap(_loads(key, "key"))
+    if not isinstance(document, dict) or not document:
+        raise NotAnEnvelope("key is not a JSON object of primary-key columns")
+    return json.dumps(document, **_COMPACT) if wrapped else key
+
+
+def parse_envelope(value: str, schema: str, table: str) -> str:
+    """Return the envelope as JSON text; raise NotAnEnvelope with the reason when it is not one."""
+    document, wrapped = _unwrap(_loads(value, "value"))
+    if not isinstance(document, dict):
+        raise NotAnEnvelope(f"value is JSON but not a Debezium envelope (a {type(document).__name__})")
+    op = document.get("op")
+    if op not in OPS:
+        if "op" not in document:
+            raise NotAnEnvelope("value is JSON but not a Debezium envelope (no 'op')")
+        raise NotAnEnvelope(f"unknown op {op!r} (expected one of c, u, d, r)")
+    source = document.get("source")
+    if not isinstance(source, dict):
+        raise NotAnEnvelope("envelope has no 'source' block")
+    if source.get("table") != table or source.get("schema", schema) != schema:
+        raise NotAnEnvelope(
+            f"envelope for {source.get('schema')}.{source.get('table')} on the topic of {schema}.{table}"
+        )
+    if not isinstance(source.get("commit_lsn"), str):
+        raise NotAnEnvelope("envelope has no source.commit_lsn, so it cannot be ordered")
+    image = "before" if op == "d" else "after"
+    if not isinstance(document.get(image), dict):
+        raise NotAnEnvelope(f"op {op!r} envelope without its '{image}' row image")
+    return json.dumps(document, **_COMPACT) if wrapped else value
+
+
+def parse_change_event(key: str | None, value: str, schema: str, table: str) -> ChangeEvent:
+    return ChangeEvent(parse_key(key), parse_envelope(value, schema, table))

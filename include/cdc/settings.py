@@ -1,0 +1,125 @@
+"""Settings that are not secrets, with defaults, overridable through ``PRODUCT_CDC_*`` variables.
+
+Secrets never live here: every host, login and password comes from an Airflow connection, and this
+module only names the connection ids. Environment variables are read when the DAG file is parsed,
+which touches neither the metadata database nor the network (Astro deployments set them in the
+Deployment's environment or in ``.env``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+
+from include.cdc.contract import SourceTable, load_contract
+
+ENV_PREFIX = "PRODUCT_CDC_"
+
+# Identifiers that end up in object keys, topic names or SQL must look like identifiers.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
+_PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._=-]*/)*$")
+
+
+class SettingsError(ValueError):
+    """A PRODUCT_CDC_* variable has a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Airflow connection ids (the connections hold every credential).
+    kafka_conn_id: str = "cord_kafka"
+    s3_conn_id: str = "cord_minio"
+    warehouse_conn_id: str = "cord_warehouse"
+    kafka_connect_conn_id: str = "cord_kafka_connect"
+    smtp_conn_id: str = "cord_smtp"
+
+    # Where the events come from.
+    connector_name: str = "sqlserver-product-v2"
+    topic_prefix: str = "cord"
+    source_database: str = "ConcordDb"
+
+    # Where they land.
+    bucket: str = "cord-raw"
+    # Per captured table, objects go under <table slug>/<raw_prefix> (product/raw/ for dbo.Product).
+    raw_prefix: str = "raw/"
+    quarantine_prefix: str = "quarantine/"
+    batch_size: int = 5000
+    gzip_level: int = 1
+
+    # Bounds of one run.
+    max_events_per_run: int = 0  # 0: no cap
+    kafka_timeout_seconds: float = 30.0
+    http_timeout_seconds: float = 10.0
+
+    # Checks and alerts.
+    freshness_max_age_hours: float = 24.0
+    alert_recipients: tuple[str, ...] = ("data-alerts@example.com",)
+    alert_from: str = "airflow@example.com"
+    deadline_minutes: float = 120.0
+    retries: int = 2
+    retry_delay_seconds: float = 60.0
+
+    contract: tuple[SourceTable, ...] = field(default_factory=load_contract, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("connector_name", "topic_prefix", "source_database", "bucket"):
+            if not _NAME.match(getattr(self, name)):
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()}={getattr(self, name)!r} is not a valid name")
+        for name in ("raw_prefix", "quarantine_prefix"):
+            value = getattr(self, name)
+            if not value or not _PREFIX.match(value):
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}={value!r}: use path segments ending in '/', e.g. 'raw/'"
+                )
+        if self.raw_prefix == self.quarantine_prefix:
+            raise SettingsError("the raw and quarantine prefixes must differ")
+        if not 1 <= self.batch_size <= 1_000_000:
+            raise SettingsError(f"{ENV_PREFIX}BATCH_SIZE must be between 1 and 1,000,000")
+        if self.max_events_per_run < 0:
+            raise SettingsError(f"{ENV_PREFIX}MAX_EVENTS_PER_RUN must be 0 (no cap) or positive")
+        if not 0 <= self.gzip_level <= 9:
+            raise SettingsError(f"{ENV_PREFIX}GZIP_LEVEL must be between 0 and 9")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or f.name == "contract":
+                continue
+            default = f.default
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                elif isinstance(default, tuple):
+                    values[f.name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+                else:
+                    values[f.name] = raw.strip()
+            except ValueError as exc:
+                raise SettingsError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: {exc}") from exc
+        return cls(**values)
+
+    def topic(self, table: SourceTable) -> str:
+        return table.topic(self.topic_prefix, self.source_database)
+
+    def raw_prefix_for(self, table: SourceTable) -> str:
+        return f"{table.slug}/{self.raw_prefix}"
+
+    def quarantine_prefix_for(self, table: SourceTable) -> str:
+        return f"{table.slug}/{self.quarantine_prefix}"
+
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(minutes=self.deadline_minutes)
+
+    @property
+    def retry_delay(self) -> timedelta:
+        return timedelta(seconds=self.retry_delay_seconds)

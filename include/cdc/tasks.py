@@ -1,0 +1,174 @@
+"""The DAG's Python tasks: thin shells that build clients from Airflow connections and call the logic.
+
+Everything they decide is in the plain modules beside this one (connector, drain, bronze); here are only
+hooks, run parameters and logging. Tasks hand each other object keys, counts and offsets, never payloads.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk import BaseHook, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from include.cdc import bronze, connector, drain
+from include.cdc.assets import DIM_PRODUCT
+from include.cdc.settings import Settings
+from include.cdc.sqlfiles import statement
+from include.cdc.storage import CLIENT_CONFIG, ObjectStore
+from include.cdc.warehouse import WarehouseTarget
+
+log = logging.getLogger(__name__)
+
+FULL_REFRESH_SKIP = "full refresh: Kafka is not read and its offsets are not touched; bronze is rebuilt from the archive"
+
+
+class DrainConsumerHook(KafkaConsumerHook):
+    """The provider's consumer hook, with the settings a commit-after-write drain relies on."""
+
+    def _get_client(self, config):
+        if not config.get("group.id"):
+            raise ValueError(
+                f"Kafka connection {self.kafka_config_id!r} needs a group.id in its extra: the drain reads "
+                f"from, and commits to, that consumer group's offsets."
+            )
+        return super()._get_client(
+            {
+                **config,
+                "enable.auto.commit": False,  # offsets are committed only after their objects are written
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+
+
+def _object_store(settings: Settings) -> ObjectStore:
+    hook = S3Hook(aws_conn_id=settings.s3_conn_id, config=CLIENT_CONFIG)
+    return ObjectStore(hook.get_conn(), settings.bucket, settings.s3_conn_id)
+
+
+def _consumer(settings: Settings):
+    return DrainConsumerHook(topics=[], kafka_config_id=settings.kafka_conn_id).get_conn
+
+
+@task
+def check_connector() -> str:
+    """Fail unless the Debezium connector and all its tasks are RUNNING."""
+    settings = Settings.from_env()
+    hook = HttpHook(method="GET", http_conn_id=settings.kafka_connect_conn_id)
+    status = connector.check_connector(
+        hook, settings.kafka_connect_conn_id, settings.connector_name, settings.http_timeout_seconds
+    )
+    log.info("Debezium %s", status.summary)
+    return status.summary
+
+
+@task
+def drain_kafka(params: dict) -> dict:
+    """Land every topic's new records in the bucket; hand over object keys, counts and next offsets."""
+    if params["full_refresh"]:
+        raise AirflowSkipException(FULL_REFRESH_SKIP)
+    settings = Settings.from_env()
+    store = _object_store(settings)
+    store.check_bucket()
+    consumer = _consumer(settings)
+    cap = params["max_events"] or 0  # 0: no cap
+    remaining = cap
+    topics = []
+    try:
+        for table in settings.contract:
+            if cap and remaining <= 0:
+                log.info("the cap of %d events per run is reached; the rest waits for the next run", cap)
+                break
+            drainer = drain.KafkaDrain(
+                consumer,
+                store,
+                settings.kafka_conn_id,
+                settings.raw_prefix_for(table),
+                settings.batch_size,
+                settings.gzip_level,
+                settings.kafka_timeout_seconds,
+            )
+            result = drainer.drain(settings.topic(table), max_events=remaining)
+            remaining -= result.events
+            log.info(
+                "%s: %d records landed in %d objects (%d recovered from an earlier attempt); next offsets %s",
+                result.topic,
+                result.events,
+                len(result.objects),
+                result.recovered_objects,
+                result.next_offsets,
+            )
+            topics.append(result.to_xcom())
+    finally:
+        consumer.close()
+    return {"topics": topics, "events": sum(t["events"] for t in topics)}
+
+
+@task
+def commit_offsets(drained: dict) -> dict:
+    """Commit the consumer group's offsets, once every object that holds the records is in the bucket."""
+    settings = Settings.from_env()
+    store = _object_store(settings)
+    for topic in drained["topics"]:
+        for landed in topic["objects"]:
+            store.metadata(landed["key"])  # raises when an object is missing: then nothing is committed
+    consumer = _consumer(settings)
+    committed = {}
+    try:
+        for topic in drained["topics"]:
+            committed[topic["topic"]] = drain.commit_offsets(
+                consumer,
+                settings.kafka_conn_id,
+                topic["topic"],
+                {int(p): o for p, o in topic["next_offsets"].items()},
+                settings.kafka_timeout_seconds,
+            )
+            log.info("%s: committed %s", topic["topic"], committed[topic["topic"]])
+    finally:
+        consumer.close()
+    return {"committed": {t: dict(offsets) for t, offsets in committed.items()}}
+
+
+@task(trigger_rule="none_failed")
+def load_bronze(params: dict) -> dict:
+    """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
+    settings = Settings.from_env()
+    store = _object_store(settings)
+    target = WarehouseTarget.from_airflow(BaseHook.get_connection(settings.warehouse_conn_id))
+    targets = [
+        bronze.BronzeTarget(
+            table,
+            settings.topic(table),
+            settings.raw_prefix_for(table),
+            settings.quarantine_prefix_for(table),
+        )
+        for table in settings.contract
+    ]
+    with target.connect() as conn:
+        summary = bronze.load_bronze(conn, store, targets, target.where, full_refresh=params["full_refresh"])
+    for table, counts in summary.tables.items():
+        log.info(
+            "%s: %d objects, %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
+            table,
+            counts.objects,
+            counts.rows_loaded,
+            counts.duplicates_skipped,
+            counts.tombstones,
+            counts.quarantined,
+        )
+    return summary.to_xcom()
+
+
+@task(outlets=[DIM_PRODUCT])
+def publish_dim_product() -> dict:
+    """Record an update of marts.dim_product (an Airflow Asset) once every check has passed."""
+    settings = Settings.from_env()
+    target = WarehouseTarget.from_airflow(BaseHook.get_connection(settings.warehouse_conn_id))
+    with target.connect() as conn:
+        rows = conn.execute(statement("marts/publish.sql", "dim_product_rows")).fetchone()[0]
+    log.info("marts.dim_product holds %d active products", rows)
+    return {"rows": rows}

@@ -1,0 +1,60 @@
+-- Statements of the bronze load (include/cdc/bronze.py). {table} is quoted by the loader.
+
+-- name: try_lock
+-- One load at a time per warehouse: a second run waits for nothing and fails with a clear message.
+select pg_try_advisory_lock(hashtext('product_cdc_sync.load_bronze'));
+
+-- name: unlock
+select pg_advisory_unlock(hashtext('product_cdc_sync.load_bronze'));
+
+-- name: create_incoming
+-- Per-session staging area for one object's rows; emptied at every commit.
+create temporary table if not exists incoming_events (
+    kafka_offset        bigint not null,
+    kafka_timestamp_ms  bigint,
+    kafka_key           jsonb  not null,
+    cdc_payload         jsonb  not null
+) on commit delete rows;
+
+-- name: copy_incoming
+copy pg_temp.incoming_events (kafka_offset, kafka_timestamp_ms, kafka_key, cdc_payload) from stdin;
+
+-- name: insert_incoming
+insert into {table}
+    (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
+select %(topic)s, %(partition)s, kafka_offset, to_timestamp(kafka_timestamp_ms / 1000.0), kafka_key,
+       cdc_payload, %(object_key)s
+from pg_temp.incoming_events
+on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
+
+-- name: record_quarantine
+insert into bronze.quarantine
+    (kafka_topic, kafka_partition, kafka_offset, reason, quarantine_key, batch_file)
+values (%(topic)s, %(partition)s, %(offset)s, %(reason)s, %(quarantine_key)s, %(object_key)s)
+on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
+
+-- name: record_load
+insert into bronze.load_ledger
+    (object_key, bronze_table, kafka_topic, kafka_partition, first_offset, last_offset, records,
+     rows_loaded, duplicates_skipped, tombstones, quarantined)
+values (%(object_key)s, %(bronze_table)s, %(topic)s, %(partition)s, %(first_offset)s, %(last_offset)s,
+        %(records)s, %(rows_loaded)s, %(duplicates_skipped)s, %(tombstones)s, %(quarantined)s);
+
+-- name: last_loaded_keys
+-- Per partition, the newest loaded object: listing the bucket starts after it.
+select kafka_partition, max(object_key)
+from bronze.load_ledger
+where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s)
+group by kafka_partition;
+
+-- Full refresh: forget what was loaded for one topic, so the archive is replayed into an empty table.
+-- The three statements run in one transaction.
+
+-- name: reset_table
+truncate {table};
+
+-- name: reset_ledger
+delete from bronze.load_ledger where kafka_topic = %(topic)s;
+
+-- name: reset_quarantine
+delete from bronze.quarantine where kafka_topic = %(topic)s;

@@ -1,0 +1,2 @@
+-- name: dim_product_rows
+select count(*) from marts.dim_product;
