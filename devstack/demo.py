@@ -20,6 +20,10 @@ DAG_ID = "product_cdc_sync"
 def prepare_airflow(stack: Stack) -> None:
     """Point this process at the stack's Airflow and make sure its metadata database is migrated."""
     os.environ.update(stack.airflow_env())
+    ensure_airflow_db(stack)
+
+
+def ensure_airflow_db(stack: Stack) -> None:
     marker = stack.dir / "airflow" / ".migrated"
     if not marker.exists():
         from airflow.utils.db import upgradedb

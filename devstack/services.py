@@ -146,8 +146,16 @@ class Process:
     def pid(self) -> int | None:
         try:
             pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None  # our own child, and it has exited (now reaped)
+        except ChildProcessError:
+            pass  # started by another process: only signal 0 can tell
+        try:
             os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        except (ProcessLookupError, PermissionError):
             return None
         return pid
 

@@ -1,0 +1,117 @@
+"""A real Airflow on the local stack: API server, scheduler, DAG processor and triggerer.
+
+Deadline Alerts are evaluated only by a scheduler and their callbacks run only in a triggerer, so this
+is what the alert tests run against, and what ``python -m devstack airflow`` starts for trying the DAG
+in the UI (manual runs with the params form). The metadata database is the stack's PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from devstack.services import HOST, Process, Stack, StackError, _claim_ports, wait_until
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "58080"))
+
+
+class AirflowServices:
+    def __init__(self, stack: Stack, extra_env: dict[str, str] | None = None, port: int = API_PORT) -> None:
+        self.stack = stack
+        self.port = port
+        self.extra_env = extra_env or {}
+        self.processes = {name: Process(f"airflow-{name}", stack.dir) for name in COMPONENTS}
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        jwt_file = self.stack.dir / "airflow" / ".jwt_secret"
+        if not jwt_file.exists():
+            jwt_file.parent.mkdir(parents=True, exist_ok=True)
+            jwt_file.touch(mode=0o600)
+            jwt_file.write_text(secrets.token_urlsafe(32))
+        return {
+            **self.stack.airflow_env(),
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_file.read_text(),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            **self.extra_env,
+        }
+
+    def start(self) -> None:
+        _claim_ports("the Airflow API server", [self.port], "CORD_STACK_AIRFLOW_PORT")
+        env = self.environment()
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        for name, process in self.processes.items():
+            args = [airflow, name] + (["--port", str(self.port), "--host", HOST] if name == "api-server" else [])
+            process.start(args, env=env)
+        wait_until(self._api_answers, "the Airflow API server", 90, self.processes["api-server"].log)
+
+    def _api_answers(self) -> bool:
+        return requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the DAG processor has serialized the DAG, then unpause it."""
+
+        def parsed() -> bool:
+            return requests.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=5).status_code == 200
+
+        wait_until(parsed, f"DAG {dag_id} in the DAG processor", timeout, self.processes["dag-processor"].log)
+        response = requests.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=5)
+        response.raise_for_status()
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict | None = None) -> None:
+        response = requests.post(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf or {}},
+            timeout=10,
+        )
+        if response.status_code >= 300:
+            raise StackError(f"triggering {dag_id} failed: HTTP {response.status_code} {response.text}")
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        response = requests.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=5)
+        response.raise_for_status()
+        return response.json()["state"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        """The run's state once it has finished (or its current state when ``timeout`` runs out)."""
+        deadline = time.monotonic() + timeout
+        while (state := self.run_state(dag_id, run_id)) not in {"success", "failed"}:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        return state
+
+
+def serve(stack: Stack) -> None:
+    """Run Airflow in the foreground until interrupted (``python -m devstack airflow``)."""
+    services = AirflowServices(stack)
+    services.start()
+    print(f"Airflow is up at {services.url} (logs in {stack.dir / 'logs'}); Ctrl-C stops it")
+    try:
+        while all(p.pid() is not None for p in services.processes.values()):
+            time.sleep(1)
+        print("an Airflow component exited; see its log", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.stop()

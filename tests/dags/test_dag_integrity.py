@@ -1,0 +1,143 @@
+"""The DAG file: imports cleanly (without a database, the network or dbt), wires the stages in order."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+STAGES = ["check_connector", "drain_kafka", "commit_offsets", "load_bronze"]
+CHECKS = {
+    "check_marts_match_staging",
+    "check_no_duplicate_products",
+    "check_bronze_is_fresh",
+    "check_bronze_covers_staging",
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(DAGS))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["product_cdc_sync"]
+
+
+def test_parses_without_database_network_or_dbt(tmp_path):
+    """Parse in a fresh interpreter where sockets, the metadata database and dbt all raise."""
+    probe = textwrap.dedent(
+        f"""
+        import socket, subprocess, sys
+        def refuse(*args, **kwargs):
+            raise RuntimeError("network or database touched while parsing")
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+        real_popen = subprocess.Popen.__init__
+        def no_dbt(self, args, *a, **k):
+            if "dbt" in " ".join(map(str, args if isinstance(args, (list, tuple)) else [args])):
+                raise RuntimeError("dbt invoked while parsing")
+            return real_popen(self, args, *a, **k)
+        subprocess.Popen.__init__ = no_dbt
+        import dbt.cli.main
+        def no_runner(*a, **k):
+            raise RuntimeError("dbt invoked while parsing")
+        dbt.cli.main.dbtRunner.invoke = no_runner
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag({str(DAGS)!r})
+        assert not bag.import_errors, bag.import_errors
+        print(sorted(bag.dags))
+        """
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://nobody:x@192.0.2.1:1/none",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "PYTHONPATH": str(REPO),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "['product_cdc_sync']"
+
+
+def test_one_dag_and_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["product_cdc_sync"]
+
+
+def test_stages_in_order(dag):
+    for upstream, downstream in itertools.pairwise(STAGES):
+        assert downstream in dag.task_dict[upstream].downstream_task_ids, (upstream, downstream)
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
+    assert dbt_tasks == {
+        "dbt.stg_product.run",
+        "dbt.stg_product.test",
+        "dbt.dim_product.run",
+        "dbt.dim_product.test",
+    }
+    assert dag.task_dict["load_bronze"].downstream_task_ids == {"dbt.stg_product.run"}
+    assert "dbt.dim_product.run" in dag.task_dict["dbt.stg_product.test"].downstream_task_ids
+    assert dag.task_dict["dbt.dim_product.test"].downstream_task_ids == CHECKS
+    for check in CHECKS:
+        assert dag.task_dict[check].downstream_task_ids == {"publish_dim_product"}
+
+
+def test_schedule_and_run_policy(dag):
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
+    assert dag.timetable.expression == "0 */6 * * *"
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert {"cdc", "debezium", "dbt"} <= set(dag.tags)
+    assert "check_connector" in dag.doc_md
+    assert "full_refresh" in dag.params
+    assert dag.params["full_refresh"] is False
+    assert dag.params["max_events"] == 0
+
+
+def test_every_task_retries_with_backoff_and_emails_on_failure(dag):
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.retry_exponential_backoff, task.task_id
+        callbacks = (
+            task.on_failure_callback
+            if isinstance(task.on_failure_callback, list)
+            else [task.on_failure_callback]
+        )
+        assert any(isinstance(c, SmtpNotifier) for c in callbacks), task.task_id
+
+
+def test_deadline_alert_emails_two_hours_after_queueing(dag):
+    from airflow.sdk import DeadlineReference
+
+    (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval == timedelta(hours=2)
+    assert alert.callback.path == "airflow.providers.smtp.notifications.smtp.SmtpNotifier"
+    assert alert.callback.kwargs["smtp_conn_id"] == "cord_smtp"
+
+
+def test_dim_product_asset_is_published_last(dag):
+    (outlet,) = dag.task_dict["publish_dim_product"].outlets
+    assert outlet.name == "marts.dim_product"
+    assert not dag.task_dict["publish_dim_product"].downstream_task_ids
+
+
+def test_full_refresh_still_loads_bronze(dag):
+    assert dag.task_dict["load_bronze"].trigger_rule == "none_failed"

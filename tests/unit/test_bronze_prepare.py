@@ -1,0 +1,91 @@
+"""How one landed object is split into COPY rows, tombstones and quarantined records."""
+
+from __future__ import annotations
+
+import json
+
+from include.cdc.bronze import BronzeTarget, prepare_object, quarantine_key
+from include.cdc.contract import load_contract
+from include.cdc.landing import BatchBuffer, ObjectKey, encode_record
+
+PRODUCT = load_contract()[0]
+TOPIC = "cord.ConcordDb.dbo.Product"
+TARGET = BronzeTarget(PRODUCT, TOPIC, "product/raw/", "product/quarantine/")
+SOURCE = {"schema": "dbo", "table": "Product", "commit_lsn": "00000027:00000758:0005"}
+
+
+def envelope(name: str = "Brake disc") -> bytes:
+    return json.dumps(
+        {"before": None, "after": {"ID": 1, "Name": name}, "source": SOURCE, "op": "c"}
+    ).encode()
+
+
+def landed_object(values: list[tuple[bytes | None, bytes | None]]) -> tuple[str, bytes]:
+    batch = BatchBuffer(0, 1)
+    for offset, (key, value) in enumerate(values):
+        batch.add(offset, encode_record(TOPIC, 3, offset, 1_700_000_000_000, key, value, []))
+    key = str(ObjectKey("product/raw/", TOPIC, 3, 0, len(values) - 1))
+    return key, batch.finish()
+
+
+def copy_rows(prepared) -> list[list[str]]:
+    return [line.split("\t") for line in prepared.copy_data.decode().splitlines()]
+
+
+def test_events_tombstones_and_bad_records_are_counted_apart():
+    key, body = landed_object(
+        [
+            (b'{"ID":1}', envelope()),
+            (b'{"ID":1}', None),
+            (b'{"ID":2}', b"not json"),
+            (b'{"ID":3}', b"\xff\xfe"),
+            (None, envelope()),
+            (
+                b'{"schema":{},"payload":{"ID":4}}',
+                json.dumps({"schema": {}, "payload": json.loads(envelope())}).encode(),
+            ),
+        ]
+    )
+    prepared = prepare_object(key, body, TARGET)
+    assert prepared.counts.records == 6
+    assert prepared.counts.tombstones == 1
+    assert [(q.offset, q.reason) for q in prepared.quarantined] == [
+        (2, "value is not JSON: Expecting value: line 1 column 1 (char 0)"),
+        (3, "value is not valid UTF-8"),
+        (4, "missing key: a captured table with a primary key always has one"),
+    ]
+    assert prepared.quarantined[1].raw == b"\xff\xfe"  # bytes kept exactly
+    rows = copy_rows(prepared)
+    assert [r[0] for r in rows] == ["0", "5"]
+    assert json.loads(rows[1][2]) == {"ID": 4}  # key unwrapped
+    assert json.loads(rows[1][3]) == json.loads(envelope())  # envelope unwrapped
+
+
+def test_copy_text_escapes_backslashes_and_control_characters():
+    value = json.dumps(
+        {"before": None, "after": {"ID": 1, "Name": 'quote " back\\slash\ttab'}, "source": SOURCE, "op": "c"},
+        ensure_ascii=False,
+    )
+    raw_newline = value.replace('"op"', '\n"op"')  # JSON may carry raw whitespace between tokens
+    key, body = landed_object([(b'{"ID":1}', raw_newline.encode())])
+    rows = copy_rows(prepare_object(key, body, TARGET))
+    assert len(rows) == 1
+    payload = rows[0][3]
+    assert "\\\\slash" in payload
+    assert "\\n" in payload
+    assert "\n" not in payload
+    assert "\t" not in payload
+
+
+def test_nul_characters_are_quarantined_because_jsonb_cannot_hold_them():
+    value = envelope("bad\u0000name")
+    key, body = landed_object([(b'{"ID":1}', value)])
+    prepared = prepare_object(key, body, TARGET)
+    assert prepared.counts.quarantined == 1
+    assert "NUL" in prepared.quarantined[0].reason
+
+
+def test_quarantine_keys_are_deterministic():
+    assert quarantine_key(TARGET, 3, 42) == (
+        "product/quarantine/topic=cord.ConcordDb.dbo.Product/partition=3/00000000000000000042.bin"
+    )

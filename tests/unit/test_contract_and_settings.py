@@ -1,0 +1,103 @@
+"""The source contract and the non-secret settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from include.cdc.contract import ContractError, SqlServerType, load_contract
+from include.cdc.settings import Settings, SettingsError
+
+
+def test_product_contract():
+    (product,) = [t for t in load_contract() if t.table == "Product"]
+    assert product.schema == "dbo"
+    assert product.bronze_table == "product_cdc"
+    assert product.primary_key == ("product_id",)
+    assert len(product.columns) == 54
+    assert product.key_columns[0].source_column == "ID"
+    assert product.topic("cord", "ConcordDb") == "cord.ConcordDb.dbo.Product"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("decimal(10,3)", SqlServerType("decimal", precision=10, scale=3)),
+        ("money", SqlServerType("money", precision=19, scale=4)),
+        ("datetime2", SqlServerType("datetime2", precision=7)),
+        ("nvarchar(max)", SqlServerType("nvarchar", length="max")),
+    ],
+)
+def test_type_parsing(text, expected):
+    assert SqlServerType.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("datetime", "ms"),
+        ("datetime2(3)", "ms"),
+        ("datetime2(6)", "us"),
+        ("datetime2(7)", "ns"),
+        ("date", "days"),
+    ],
+)
+def test_epoch_units(text, unit):
+    assert SqlServerType.parse(text).epoch_unit == unit
+
+
+def test_unknown_type_is_an_error():
+    with pytest.raises(ContractError, match="unsupported"):
+        SqlServerType.parse("geography")
+
+
+def test_contract_error_names_the_file_and_column(tmp_path: Path):
+    (tmp_path / "stg_x.yml").write_text(
+        "models:\n  - name: stg_x\n    config: {meta: {cdc_source: {table: dbo.X, bronze_table: x_cdc, "
+        "primary_key: [id]}}}\n    columns:\n      - name: id\n        meta: {source_column: ID, "
+        "sqlserver_type: hierarchyid}\n"
+    )
+    with pytest.raises(ContractError, match=r"stg_x.yml: column id"):
+        load_contract(tmp_path)
+
+
+def test_settings_defaults_and_derived_names():
+    settings = Settings()
+    product = settings.contract[0]
+    assert settings.topic(product) == "cord.ConcordDb.dbo.Product"
+    assert settings.raw_prefix_for(product) == "product/raw/"
+    assert settings.quarantine_prefix_for(product) == "product/quarantine/"
+    assert settings.bucket == "cord-raw"
+    assert settings.batch_size == 5000
+    assert settings.deadline.total_seconds() == 7200
+
+
+def test_settings_from_environment():
+    settings = Settings.from_env(
+        {
+            "PRODUCT_CDC_BATCH_SIZE": "100",
+            "PRODUCT_CDC_ALERT_RECIPIENTS": "a@x.io, b@x.io",
+            "PRODUCT_CDC_FRESHNESS_MAX_AGE_HOURS": "6.5",
+            "PRODUCT_CDC_BUCKET": "other-bucket",
+        }
+    )
+    assert settings.batch_size == 100
+    assert settings.alert_recipients == ("a@x.io", "b@x.io")
+    assert settings.freshness_max_age_hours == 6.5
+    assert settings.bucket == "other-bucket"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PRODUCT_CDC_BATCH_SIZE", "many", "BATCH_SIZE"),
+        ("PRODUCT_CDC_BATCH_SIZE", "0", "BATCH_SIZE"),
+        ("PRODUCT_CDC_BUCKET", "raw; drop table", "BUCKET"),
+        ("PRODUCT_CDC_RAW_PREFIX", "../raw", "RAW_PREFIX"),
+        ("PRODUCT_CDC_TOPIC_PREFIX", "cord topics", "TOPIC_PREFIX"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_variable_name(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({name: value})

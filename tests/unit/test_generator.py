@@ -1,0 +1,115 @@
+"""The event generator encodes like Debezium and keeps the true final state."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from devstack.generator import ChangeEventGenerator, GeneratorOptions, encode_value, lsn
+from include.cdc.contract import SqlServerType, load_contract
+
+PRODUCT = load_contract()[0]
+
+
+def test_decimal_in_base64_matches_the_reference_example():
+    # Debezium's docs: 10.2345 with scale 4 is the unscaled 102345, bytes 01 8F C9, base64 AY/J.
+    assert encode_value(SqlServerType.parse("decimal(10,4)"), Decimal("10.2345"), "precise") == "AY/J"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "-128.5", "127", "255.99", "-922337203685477.5808"])
+def test_negative_and_boundary_decimals_are_twos_complement(value):
+    encoded = encode_value(SqlServerType.parse("money"), Decimal(value), "precise")
+    unscaled = int.from_bytes(base64.b64decode(encoded), "big", signed=True)
+    assert Decimal(unscaled).scaleb(-4) == Decimal(value)
+
+
+def test_string_decimals_keep_their_scale():
+    assert encode_value(SqlServerType.parse("decimal(10,3)"), Decimal("1.5"), "string") == "1.500"
+
+
+def test_time_encodings_follow_the_column_precision():
+    moment = datetime(2026, 1, 5, 6, 0, 0, 123456)
+    micros = 1_767_592_800_123_456
+    assert encode_value(SqlServerType.parse("datetime"), moment, "precise") == micros // 1000
+    assert encode_value(SqlServerType.parse("datetime2(3)"), moment, "precise") == micros // 1000
+    assert encode_value(SqlServerType.parse("datetime2(6)"), moment, "precise") == micros
+    assert (
+        encode_value(SqlServerType.parse("datetime2(7)"), moment, "precise", sub_micro=700)
+        == micros * 1000 + 700
+    )
+    assert encode_value(SqlServerType.parse("date"), date(1970, 1, 11), "precise") == 10
+    zoned = encode_value(SqlServerType.parse("datetimeoffset"), moment.replace(tzinfo=UTC), "precise")
+    assert zoned == "2026-01-05T06:00:00.123456Z"
+
+
+def test_lsn_strings_sort_like_their_sequence():
+    values = [0, 1, 4095, 4096, 70_000, 2**28, 2**28 + 1, 2**30]
+    assert sorted(lsn(v) for v in values) == [lsn(v) for v in values]
+
+
+@pytest.fixture(scope="module")
+def stream():
+    generator = ChangeEventGenerator(PRODUCT, GeneratorOptions(products=20, events=3000, restart_every=900))
+    return generator, list(generator.messages())
+
+
+def test_counts_and_final_state(stream):
+    generator, messages = stream
+    envelopes = [m for m in messages if m.value is not None]
+    tombstones = [m for m in messages if m.value is None]
+    assert len(envelopes) == 3000 == generator.counts.envelopes
+    assert len(tombstones) == generator.counts.tombstones == generator.counts.by_op["d"]
+    assert len(generator.state.active_keys()) == 20
+    assert generator.counts.reemitted > 0
+
+
+def test_snapshot_comes_first_with_its_flags(stream):
+    _, messages = stream
+    payloads = [json.loads(m.value) for m in messages[:20]]
+    payloads = [p.get("payload", p) for p in payloads]
+    assert {p["op"] for p in payloads} == {"r"}
+    assert payloads[0]["source"]["snapshot"] == "first"
+    assert payloads[-1]["source"]["snapshot"] == "last"
+    assert all(p["source"]["change_lsn"] is None for p in payloads)
+
+
+def test_both_converter_forms_and_both_decimal_modes_appear(stream):
+    _, messages = stream
+    documents = [json.loads(m.value) for m in messages if m.value is not None]
+    wrapped = [d for d in documents if "schema" in d]
+    assert wrapped
+    assert len(wrapped) < len(documents)
+    weights = {(d.get("payload", d)["after"] or {}).get("Weight") for d in documents}
+    assert any(isinstance(w, str) and "." in w for w in weights)  # string mode
+    assert any(isinstance(w, str) and "." not in w for w in weights)  # base64
+
+
+def test_delete_is_followed_by_a_tombstone_with_the_same_key(stream):
+    _, messages = stream
+    for index, message in enumerate(messages):
+        if message.value is None:
+            deleted = messages[index - 1]
+            assert json.loads(deleted.value).get("payload", json.loads(deleted.value))["op"] == "d"
+            assert json.loads(message.key).get("payload", json.loads(message.key)) == json.loads(
+                deleted.key
+            ).get("payload", json.loads(deleted.key))
+            assert message.partition == deleted.partition
+
+
+def test_same_seed_same_stream():
+    first = [
+        m.value for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200)).messages()
+    ]
+    second = [
+        m.value for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200)).messages()
+    ]
+    other = [
+        m.value
+        for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200, seed=8)).messages()
+    ]
+    assert first == second
+    assert first != other
