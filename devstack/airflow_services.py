@@ -57,7 +57,9 @@ class AirflowServices:
         env = self.environment()
         airflow = str(Path(sys.executable).with_name("airflow"))
         for name, process in self.processes.items():
-            args = [airflow, name] + (["--port", str(self.port), "--host", HOST] if name == "api-server" else [])
+            args = [airflow, name] + (
+                ["--port", str(self.port), "--host", HOST] if name == "api-server" else []
+            )
             process.start(args, env=env)
         wait_until(self._api_answers, "the Airflow API server", 90, self.processes["api-server"].log)
 

@@ -1,9 +1,9 @@
 """Airflow Assets this package updates, for downstream DAGs to schedule on.
 
-    from include.cdc.assets import DIM_PRODUCT
+from include.cdc.assets import DIM_PRODUCT
 
-    @dag(schedule=[DIM_PRODUCT])
-    def refresh_product_embeddings(): ...
+@dag(schedule=[DIM_PRODUCT])
+def refresh_product_embeddings(): ...
 """
 
 from __future__ import annotations

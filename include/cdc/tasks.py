@@ -23,7 +23,9 @@ from include.cdc.warehouse import WarehouseTarget
 
 log = logging.getLogger(__name__)
 
-FULL_REFRESH_SKIP = "full refresh: Kafka is not read and its offsets are not touched; bronze is rebuilt from the archive"
+FULL_REFRESH_SKIP = (
+    "full refresh: Kafka is not read and its offsets are not touched; bronze is rebuilt from the archive"
+)
 
 
 class DrainConsumerHook(KafkaConsumerHook):

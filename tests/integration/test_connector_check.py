@@ -66,7 +66,7 @@ def test_unknown_connector_name(connect, monkeypatch):
 def test_slow_worker_times_out(connect, monkeypatch):
     connect.set_state("running", delay_seconds=3)
     monkeypatch.setenv("PRODUCT_CDC_HTTP_TIMEOUT_SECONDS", "1")
-    with pytest.raises(ConnectorNotReady, match="did not answer .* within 1 s"):
+    with pytest.raises(ConnectorNotReady, match=r"did not answer .* within 1 s"):
         tasks.check_connector.function()
 
 

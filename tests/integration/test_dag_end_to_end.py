@@ -9,7 +9,15 @@ from devstack.generator import expected_staging_rows
 
 pytestmark = pytest.mark.integration
 
-COMPARED_MART_COLUMNS = ("net_uid", "vendor_code", "name", "retail_price", "weight_kg", "is_for_sale", "updated_at")
+COMPARED_MART_COLUMNS = (
+    "net_uid",
+    "vendor_code",
+    "name",
+    "retail_price",
+    "weight_kg",
+    "is_for_sale",
+    "updated_at",
+)
 
 
 @pytest.fixture
@@ -25,8 +33,10 @@ def staging_mismatches(corner, generator) -> list[str]:
     actual = {(row["product_id"],): row for row in corner.query("select * from staging.stg_product")}
     problems = []
     if actual.keys() != expected.keys():
-        problems.append(f"keys differ: missing {sorted(expected.keys() - actual.keys())[:5]}, "
-                        f"extra {sorted(actual.keys() - expected.keys())[:5]}")
+        problems.append(
+            f"keys differ: missing {sorted(expected.keys() - actual.keys())[:5]}, "
+            f"extra {sorted(actual.keys() - expected.keys())[:5]}"
+        )
     for key in expected.keys() & actual.keys():
         for column, value in expected[key].items():
             got = actual[key][column]
@@ -40,7 +50,9 @@ def mart_mismatches(corner, generator) -> list[str]:
     expected = expected_staging_rows(generator)
     active = {key: expected[key] for key in generator.state.active_keys()}
     mart = {(row["product_id"],): row for row in corner.query("select * from marts.dim_product")}
-    problems = [] if mart.keys() == active.keys() else [f"mart keys differ from the {len(active)} active products"]
+    problems = (
+        [] if mart.keys() == active.keys() else [f"mart keys differ from the {len(active)} active products"]
+    )
     for key in mart.keys() & active.keys():
         for column in COMPARED_MART_COLUMNS:
             got = mart[key][column]
