@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("down", help="stop every service (data stays for the next 'up')")
     commands.add_parser("reset", help="stop every service and delete all stack data")
     commands.add_parser("env", help="print the Airflow environment (connections included) as shell exports")
+    commands.add_parser("airflow", help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C")
     state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
     state.add_argument("state")
     state.add_argument("--delay-seconds", type=float, default=0.0)
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "env":
             for name, value in stack.airflow_env().items():
                 print(f"export {name}={shlex.quote(value)}")
+        elif args.command == "airflow":
+            from devstack.airflow_services import serve
+            from devstack.demo import prepare_airflow
+
+            prepare_airflow(stack)
+            serve(stack)
         elif args.command == "connector-state":
             stack.connect.set_state(args.state, args.delay_seconds)
         elif args.command == "demo":

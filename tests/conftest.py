@@ -20,6 +20,7 @@ TEST_STACK = {
     "CORD_STACK_S3_PORT": "58433",
     "CORD_STACK_CONNECT_PORT": "58183",
     "CORD_STACK_SMTP_PORT": "58125",
+    "CORD_STACK_AIRFLOW_PORT": "58180",
 }
 for name, value in TEST_STACK.items():
     os.environ.setdefault(name, value)

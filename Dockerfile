@@ -1,0 +1,10 @@
+# Astro Runtime 3.3 (Airflow 3.3). The runtime image's ONBUILD steps install packages.txt and
+# requirements.txt and copy the project; the steps below run after them.
+FROM astrocrpr.io/astronomer/astro-runtime:3.3-2
+
+ENV AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False
+
+# The dbt manifest Cosmos renders the task group from (LoadMode.DBT_MANIFEST): built once here, so
+# parsing the DAG never runs dbt. `dbt parse` needs no database connection.
+RUN cd include/dbt && DBT_PROFILES_DIR=. dbt parse --quiet
