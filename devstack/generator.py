@@ -67,7 +67,8 @@ class GeneratorOptions:
 
 def _decimal_bytes(value: Decimal, scale: int) -> str:
     unscaled = int(value.scaleb(scale).to_integral_value())
-    length = (unscaled.bit_length() + 8) // 8  # Java's BigInteger.toByteArray(): minimal two's complement
+    # Java's BigInteger.toByteArray(): the shortest two's complement, sign bit included.
+    length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
     return base64.b64encode(unscaled.to_bytes(length, "big", signed=True)).decode("ascii")
 
 

@@ -27,6 +27,14 @@ def test_negative_and_boundary_decimals_are_twos_complement(value):
     assert Decimal(unscaled).scaleb(-4) == Decimal(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [("-0.0128", "gA=="), ("-0.0129", "/38="), ("0.0128", "AIA="), ("-922337203685477.5808", "gAAAAAAAAAA=")],
+)
+def test_decimal_bytes_are_the_shortest_twos_complement_like_java(value, encoded):
+    assert encode_value(SqlServerType.parse("money"), Decimal(value), "precise") == encoded
+
+
 def test_string_decimals_keep_their_scale():
     assert encode_value(SqlServerType.parse("decimal(10,3)"), Decimal("1.5"), "string") == "1.500"
 
