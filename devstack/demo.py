@@ -11,6 +11,7 @@ from pathlib import Path
 from devstack.feed import feed
 from devstack.generator import GeneratorOptions
 from devstack.services import REPO, Stack
+from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract
 from include.cdc.sqlfiles import SQL_DIR
 
@@ -62,14 +63,25 @@ def load_dag():
     return bag.dags[DAG_ID]
 
 
-def layer_counts(stack: Stack) -> list[tuple[str, str, int]]:
+def warehouse_query(stack: Stack):
+    """A function running one query on the stack's warehouse, rows as dicts."""
     import psycopg
+    from psycopg.rows import dict_row
 
     c = stack.connections()["cord_warehouse"]
-    with psycopg.connect(
-        host=c["host"], port=c["port"], user=c["login"], password=c["password"], dbname=c["schema"]
-    ) as conn:
-        return conn.execute((SQL_DIR / "analytics" / "layer_counts.sql").read_text()).fetchall()
+
+    def query(sql: str) -> list[dict]:
+        with psycopg.connect(
+            host=c["host"],
+            port=c["port"],
+            user=c["login"],
+            password=c["password"],
+            dbname=c["schema"],
+            row_factory=dict_row,
+        ) as conn:
+            return conn.execute(sql).fetchall()
+
+    return query
 
 
 def run_demo(stack: Stack, products: int, events: int, seed: int) -> int:
@@ -78,7 +90,8 @@ def run_demo(stack: Stack, products: int, events: int, seed: int) -> int:
     stack.reset()
     stack = Stack(stack.dir)
     stack.up()
-    prepare_airflow(stack)
+    with output_to(stack.dir / "logs" / "demo-airflow-setup.log"):
+        prepare_airflow(stack)
 
     table = load_contract()[0]
     generator = feed(
@@ -107,12 +120,18 @@ def run_demo(stack: Stack, products: int, events: int, seed: int) -> int:
         print(f"failed tasks: {outcome.failed_tasks()}; logs under {stack.dir / 'airflow' / 'logs'}")
         return 1
 
+    query = warehouse_query(stack)
     print("\nlayer                 what                               rows")
-    for layer, what, count in layer_counts(stack):
-        print(f"{layer:21} {what:32} {count:>7}")
+    for row in query((SQL_DIR / "analytics" / "layer_counts.sql").read_text()):
+        print(f"{row['layer']:21} {row['what']:32} {row['row_count']:>7}")
     print(
-        f"\nthe generator's final state: {len(generator.state.active_keys())} active products, "
-        f"{len(generator.state.rows)} rows ever seen, {len(generator.state.deleted)} deleted"
+        f"\nthe source's final state (kept by the generator): {len(generator.state.active_keys())} active "
+        f"products, {len(generator.state.rows)} rows ever seen, {len(generator.state.deleted)} deleted"
     )
+    differences = staging_mismatches(query, generator) + mart_mismatches(query, generator)
+    if differences:
+        print(f"the warehouse differs from the source in {len(differences)} places, e.g. {differences[:3]}")
+        return 1
+    print("staging.stg_product and marts.dim_product equal the source's final state, row for row")
     print(f"demo wall time {time.monotonic() - started:.1f} s")
     return 0
