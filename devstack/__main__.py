@@ -22,12 +22,15 @@ def main(argv: list[str] | None = None) -> int:
     state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
     state.add_argument("state")
     state.add_argument("--delay-seconds", type=float, default=0.0)
+    feed = commands.add_parser("feed", help="produce generated Debezium change events into the stack's Kafka")
+    feed.add_argument("--partitions", type=int, default=3)
     demo = commands.add_parser(
         "demo", help="start the stack, feed events, run the DAG once, print layer counts"
     )
-    demo.add_argument("--products", type=int, default=115)
-    demo.add_argument("--events", type=int, default=31_970)
-    demo.add_argument("--seed", type=int, default=7)
+    for command in (feed, demo):
+        command.add_argument("--products", type=int, default=115, help="rows active at the end")
+        command.add_argument("--events", type=int, default=31_970, help="change events in all")
+        command.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
     stack = Stack()
@@ -50,6 +53,16 @@ def main(argv: list[str] | None = None) -> int:
             serve(stack)
         elif args.command == "connector-state":
             stack.connect.set_state(args.state, args.delay_seconds)
+        elif args.command == "feed":
+            from devstack.feed import feed as produce_events
+            from devstack.generator import GeneratorOptions
+            from include.cdc.contract import load_contract
+
+            options = GeneratorOptions(
+                products=args.products, events=args.events, seed=args.seed, partitions=args.partitions
+            )
+            generator = produce_events(stack.kafka.bootstrap, load_contract()[0], options)
+            print(f"{generator.topic}: {generator.counts}")
         elif args.command == "demo":
             from devstack.demo import run_demo
 
