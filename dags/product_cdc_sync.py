@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 from airflow.sdk import Param, chain, dag
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
@@ -17,11 +16,11 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.cdc import tasks
 from include.cdc.alerts import deadline_alert, failure_email
+from include.cdc.checks import record_run_metrics, sql_checks
 from include.cdc.settings import Settings
 
 INCLUDE = Path(__file__).resolve().parents[1] / "include"
 DBT_PROJECT = INCLUDE / "dbt"
-CHECKS = ("marts_match_staging", "no_duplicate_products", "bronze_is_fresh", "bronze_covers_staging")
 
 settings = Settings.from_env()
 
@@ -85,19 +84,15 @@ def product_cdc_sync():
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
         ),
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH, emit_datasets=False
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            # A test of two models (relationships) runs once both are built, in a task of its own.
+            should_detach_multiple_parents_tests=True,
+            emit_datasets=False,
         ),
         operator_args={"full_refresh": "{{ params.full_refresh }}"},
     )
-    checks = [
-        SQLCheckOperator(
-            task_id=f"check_{name}",
-            conn_id=settings.warehouse_conn_id,
-            sql=f"checks/{name}.sql",
-            params={"max_age_hours": settings.freshness_max_age_hours},
-        )
-        for name in CHECKS
-    ]
+    checks = sql_checks(settings)
     chain(
         tasks.check_connector(),
         drained,
@@ -105,8 +100,9 @@ def product_cdc_sync():
         tasks.load_bronze(),
         dbt,
         checks,
-        tasks.publish_dim_product(),
+        tasks.publish_marts(),
     )
+    checks >> record_run_metrics(settings)
 
 
 product_cdc_sync()

@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "feed":
             from devstack.feed import feed as produce_events
             from devstack.generator import GeneratorOptions
-            from include.cdc.contract import load_contract
 
             options = GeneratorOptions(
                 products=args.products, events=args.events, seed=args.seed, partitions=args.partitions
             )
-            generator = produce_events(stack.kafka.bootstrap, load_contract()[0], options)
-            print(f"{generator.topic}: {generator.counts}")
+            generator = produce_events(stack.kafka.bootstrap, options)
+            for table, counts in generator.counts.items():
+                print(f"{generator.topics[table]}: {counts}")
         elif args.command == "demo":
             from devstack.demo import run_demo
 

@@ -12,7 +12,6 @@ from devstack.feed import feed
 from devstack.generator import GeneratorOptions
 from devstack.services import REPO, Stack
 from devstack.verify import mart_mismatches, staging_mismatches
-from include.cdc.contract import load_contract
 from include.cdc.sqlfiles import SQL_DIR
 
 DAG_ID = "product_cdc_sync"
@@ -93,15 +92,16 @@ def run_demo(stack: Stack, products: int, events: int, seed: int) -> int:
     with output_to(stack.dir / "logs" / "demo-airflow-setup.log"):
         prepare_airflow(stack)
 
-    table = load_contract()[0]
-    generator = feed(
-        stack.kafka.bootstrap, table, GeneratorOptions(products=products, events=events, seed=seed)
-    )
-    c = generator.counts
+    generator = feed(stack.kafka.bootstrap, GeneratorOptions(products=products, events=events, seed=seed))
+    c = generator.total
     print(
-        f"fed {c.messages} messages to {generator.topic}: {c.envelopes} change events "
+        f"fed {c.messages} messages to {len(generator.topics)} topics: {c.envelopes} change events "
         f"({c.by_op}, {c.reemitted} re-emitted after connector restarts) and {c.tombstones} tombstones"
     )
+    for table, counts in generator.counts.items():
+        print(
+            f"  {generator.topics[table]:40} {counts.envelopes:>7} events {counts.tombstones:>6} tombstones"
+        )
 
     from devstack.dag_runner import run_dag
 
@@ -124,10 +124,12 @@ def run_demo(stack: Stack, products: int, events: int, seed: int) -> int:
     print("\nlayer                 what                               rows")
     for row in query((SQL_DIR / "analytics" / "layer_counts.sql").read_text()):
         print(f"{row['layer']:21} {row['what']:32} {row['row_count']:>7}")
-    print(
-        f"\nthe source's final state (kept by the generator): {len(generator.state.active_keys())} active "
-        f"products, {len(generator.state.rows)} rows ever seen, {len(generator.state.deleted)} deleted"
-    )
+    print("\nthe source's final state (kept by the generator):")
+    for table, state in generator.state.items():
+        print(
+            f"  dbo.{table:22} {len(state.rows):>6} rows ever seen, {len(state.live_keys()):>6} live, "
+            f"{len(state.active_keys()):>6} active, {len(state.deleted):>6} deleted"
+        )
     differences = staging_mismatches(query, generator) + mart_mismatches(query, generator)
     if differences:
         print(f"the warehouse differs from the source in {len(differences)} places, e.g. {differences[:3]}")

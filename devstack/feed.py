@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from devstack.generator import ChangeEventGenerator, GeneratorOptions, Message
-from include.cdc.contract import SourceTable
+from devstack.debezium_encoding import Message
+from devstack.generator import ChangeEventGenerator, GeneratorOptions
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
@@ -63,9 +63,10 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> int:
     return count
 
 
-def feed(bootstrap: str, table: SourceTable, options: GeneratorOptions) -> ChangeEventGenerator:
-    """Generate and produce one table's change events; the generator keeps the final state."""
-    generator = ChangeEventGenerator(table, options)
-    ensure_topic(bootstrap, generator.topic, options.partitions)
+def feed(bootstrap: str, options: GeneratorOptions) -> ChangeEventGenerator:
+    """Generate and produce every captured table's change events; the generator keeps the final state."""
+    generator = ChangeEventGenerator(options)
+    for topic in generator.topics.values():
+        ensure_topic(bootstrap, topic, options.partitions)
     produce(bootstrap, generator.messages())
     return generator

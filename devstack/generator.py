@@ -1,58 +1,60 @@
-"""Debezium SQL Server change events for a captured table, deterministic from a seed.
+"""Debezium SQL Server change events for the whole captured catalog, deterministic from a seed.
 
-What a real connector would write to ``<prefix>.<db>.<schema>.<table>``: an initial snapshot (op ``r``,
-``source.snapshot`` from ``first`` through ``last``), then creates, updates and deletes each followed by
-a tombstone, primary-key changes (a delete and a create with the same LSNs), transactions touching
-several rows, and connector restarts that emit recent events again at new offsets. Values are encoded
-as Debezium does by default (base64 decimals, epoch ms/µs/ns timestamps), some with
-``decimal.handling.mode=string``; messages come in both JsonConverter forms (with and without the
-schema wrapper).
+What the connector would write to ``<prefix>.<db>.dbo.<Table>`` for every table of the contract: an
+initial snapshot (op ``r``, ``source.snapshot`` from ``first`` through ``last``), then the catalog team's
+work as transactions: products created with their stock rows, OEM numbers and analogue links; products
+deleted with everything that hangs off them (each delete followed by a tombstone); primary-key changes
+(a delete and a create with the same LSNs, the children moved to the new key in the same transaction);
+soft deletes; and a steady stream of price, stock, OEM and analogue updates. Connector restarts emit
+recent events again at new offsets, and keys can be made to move to other partitions mid-stream.
+Values are encoded as the connector does (``devstack.debezium_encoding``), messages come in both
+JsonConverter forms and both decimal modes.
 
-The generator keeps the true final state of every row, so tests compare the warehouse with it.
+The generator keeps the true final state of every table, so tests compare the warehouse with it.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import random
-import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from devstack.values import CatalogValues
-from include.cdc.contract import Column, SourceTable, SqlServerType
+from devstack.debezium_encoding import Message, TableEncoder, lsn
+from devstack.values import CatalogValues, ChildValues
+from include.cdc.contract import SourceTable, load_contract
 
-EPOCH = datetime(1970, 1, 1)
-EPOCH_DATE = date(1970, 1, 1)
-CONNECTOR_VERSION = "3.6.3.Final"
-_COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    key: bytes
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    timestamp_ms: int
+PRODUCT = "Product"
+FIRST_IDS = {
+    "Product": 1001,
+    "ProductAvailability": 500_001,
+    "ProductAnalogue": 700_001,
+    "ProductOEMNumber": 900_001,
+}
+TRANSACTION_SPAN = 4096  # LSN numbers reserved per transaction: its changes, then its commit
+# Day-to-day changes besides product updates, by table: (share of single changes, what kind).
+CHILD_CHANGES = {
+    "ProductAvailability": (0.33, {"u": 0.9, "c": 0.05, "d": 0.05}),
+    "ProductOEMNumber": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
+    "ProductAnalogue": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
+}
+CHILDREN_PER_PRODUCT = {"ProductAvailability": (1, 3), "ProductOEMNumber": (1, 2), "ProductAnalogue": (0, 2)}
 
 
 @dataclass
 class GeneratorOptions:
-    products: int = 115  # rows active at the end
-    events: int = 31_970  # change events (envelopes) in all, including re-emitted ones
+    products: int = 115  # products active at the end
+    events: int = 31_970  # change events (envelopes) over every topic, re-emitted ones included
     seed: int = 7
     partitions: int = 3
     converter: str = "mixed"  # schema | plain | mixed: JsonConverter schemas.enable true/false
     decimals: str = "mixed"  # precise | string | mixed: decimal.handling.mode
-    delete_share: float = 0.02  # of streaming events
-    pk_change_share: float = 0.002
-    soft_delete_share: float = 0.005
-    transaction_share: float = 0.1  # updates that commit together with the next one
+    delete_share: float = 0.005  # product deletes, of streaming changes
+    pk_change_share: float = 0.001
+    soft_delete_share: float = 0.003
+    transaction_share: float = 0.1  # single changes that commit together with the next one
     restart_every: int = 5_000  # a connector restart re-emits recent events every so many events (0: never)
     restart_replay: int = 40
     repartition_at: float = 0.0  # share of the stream after which keys hash to other partitions (0: never)
@@ -62,177 +64,48 @@ class GeneratorOptions:
     database: str = "ConcordDb"
 
 
-# -- encoding ------------------------------------------------------------------------------------
+class KeyPool:
+    """Keys with O(1) add, remove and random choice."""
 
+    def __init__(self) -> None:
+        self._keys: list[tuple] = []
+        self._index: dict[tuple, int] = {}
 
-def _decimal_bytes(value: Decimal, scale: int) -> str:
-    unscaled = int(value.scaleb(scale).to_integral_value())
-    # Java's BigInteger.toByteArray(): the shortest two's complement, sign bit included.
-    length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
-    return base64.b64encode(unscaled.to_bytes(length, "big", signed=True)).decode("ascii")
+    def __len__(self) -> int:
+        return len(self._keys)
 
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._index
 
-def encode_value(sql_type: SqlServerType, value, decimal_mode: str, sub_micro: int = 0):
-    """A Python value as Debezium's JSON encodes a column of ``sql_type``."""
-    if value is None:
-        return None
-    if sql_type.name in {"decimal", "numeric", "money", "smallmoney"}:
-        scaled = Decimal(value).quantize(Decimal(1).scaleb(-sql_type.scale))
-        return f"{scaled:f}" if decimal_mode == "string" else _decimal_bytes(scaled, sql_type.scale)
-    if sql_type.name == "date":
-        return (value - EPOCH_DATE).days
-    if sql_type.name == "datetimeoffset":
-        return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    unit = sql_type.epoch_unit
-    if unit:
-        micros = (value - EPOCH) // timedelta(microseconds=1)
-        if unit == "ms":
-            return micros // 1000
-        if unit == "us":
-            return micros
-        return micros * 1000 + sub_micro  # datetime2(7): 100 ns resolution
-    return value
+    def add(self, key: tuple) -> None:
+        if key not in self._index:
+            self._index[key] = len(self._keys)
+            self._keys.append(key)
 
+    def remove(self, key: tuple) -> None:
+        position = self._index.pop(key)
+        last = self._keys.pop()
+        if position < len(self._keys):
+            self._keys[position] = last
+            self._index[last] = position
 
-def connect_field_schema(column: Column, decimal_mode: str) -> dict:
-    """The Kafka Connect schema of one column, as the SQL Server connector declares it."""
-    t = column.sqlserver_type
-    schema: dict = {"optional": column.source_column != "ID", "field": column.source_column}
-    if t.name in {"decimal", "numeric", "money", "smallmoney"}:
-        if decimal_mode == "string":
-            return {"type": "string", **schema}
-        return {
-            "type": "bytes",
-            **schema,
-            "name": "org.apache.kafka.connect.data.Decimal",
-            "version": 1,
-            "parameters": {"scale": str(t.scale), "connect.decimal.precision": str(t.precision)},
-        }
-    simple = {
-        "bigint": "int64",
-        "int": "int32",
-        "smallint": "int16",
-        "tinyint": "int16",
-        "bit": "boolean",
-        "real": "float",
-        "float": "double",
-    }
-    if t.name in simple:
-        return {"type": simple[t.name], **schema}
-    logical = {
-        "days": ("int32", "io.debezium.time.Date"),
-        "ms": ("int64", "io.debezium.time.Timestamp"),
-        "us": ("int64", "io.debezium.time.MicroTimestamp"),
-        "ns": ("int64", "io.debezium.time.NanoTimestamp"),
-    }
-    if t.epoch_unit:
-        kind, name = logical[t.epoch_unit]
-        return {"type": kind, **schema, "name": name, "version": 1}
-    if t.name == "datetimeoffset":
-        return {"type": "string", **schema, "name": "io.debezium.time.ZonedTimestamp", "version": 1}
-    return {"type": "string", **schema}
-
-
-def _source_schema() -> dict:
-    fields = [
-        ("version", "string"),
-        ("connector", "string"),
-        ("name", "string"),
-        ("ts_ms", "int64"),
-        ("snapshot", "string"),
-        ("db", "string"),
-        ("sequence", "string"),
-        ("ts_us", "int64"),
-        ("ts_ns", "int64"),
-        ("schema", "string"),
-        ("table", "string"),
-        ("change_lsn", "string"),
-        ("commit_lsn", "string"),
-        ("event_serial_no", "int64"),
-    ]
-    return {
-        "type": "struct",
-        "fields": [
-            {
-                "type": kind,
-                "optional": name not in {"version", "connector", "name", "ts_ms", "db", "schema", "table"},
-                "field": name,
-            }
-            for name, kind in fields
-        ],
-        "optional": False,
-        "name": "io.debezium.connector.sqlserver.Source",
-        "version": 1,
-        "field": "source",
-    }
-
-
-def envelope_schema(table: SourceTable, topic: str, decimal_mode: str) -> dict:
-    row = {
-        "type": "struct",
-        "fields": [connect_field_schema(c, decimal_mode) for c in table.columns],
-        "optional": True,
-        "name": f"{topic}.Value",
-    }
-    transaction = {
-        "type": "struct",
-        "fields": [
-            {"type": "string", "optional": False, "field": "id"},
-            {"type": "int64", "optional": False, "field": "total_order"},
-            {"type": "int64", "optional": False, "field": "data_collection_order"},
-        ],
-        "optional": True,
-        "name": "event.block",
-        "version": 1,
-        "field": "transaction",
-    }
-    return {
-        "type": "struct",
-        "fields": [
-            {**row, "field": "before"},
-            {**row, "field": "after"},
-            _source_schema(),
-            {"type": "string", "optional": False, "field": "op"},
-            {"type": "int64", "optional": True, "field": "ts_ms"},
-            {"type": "int64", "optional": True, "field": "ts_us"},
-            {"type": "int64", "optional": True, "field": "ts_ns"},
-            transaction,
-        ],
-        "optional": False,
-        "name": f"{topic}.Envelope",
-        "version": 2,
-    }
-
-
-def key_schema(table: SourceTable, topic: str) -> dict:
-    return {
-        "type": "struct",
-        "fields": [connect_field_schema(c, "precise") | {"optional": False} for c in table.key_columns],
-        "optional": False,
-        "name": f"{topic}.Key",
-    }
-
-
-TRANSACTION_SPAN = 64  # LSN numbers reserved per transaction: its changes, then its commit
-
-
-def lsn(sequence: int) -> str:
-    """A SQL Server LSN string (VLF:block:slot); string order is LSN order (fixed-width hex)."""
-    return f"{0x27 + (sequence >> 28):08x}:{(sequence >> 12) & 0xFFFF:08x}:{sequence & 0xFFF:04x}"
-
-
-# -- the stream ----------------------------------------------------------------------------------
+    def choice(self, rng: random.Random) -> tuple:
+        return self._keys[rng.randrange(len(self._keys))]
 
 
 @dataclass
 class FinalState:
-    """What the source table holds after the stream: every row ever seen, and which ones are deleted."""
+    """What one source table holds after the stream: every row ever seen, and which were deleted."""
 
     rows: dict[tuple, dict] = field(default_factory=dict)
     deleted: set[tuple] = field(default_factory=set)
 
+    def live_keys(self) -> set[tuple]:
+        return self.rows.keys() - self.deleted
+
     def active_keys(self) -> set[tuple]:
-        return {k for k, row in self.rows.items() if k not in self.deleted and not row.get("IsDeleted")}
+        """Live rows that are not soft-deleted (only products have the flag)."""
+        return {k for k in self.live_keys() if not self.rows[k].get("IsDeleted")}
 
 
 @dataclass
@@ -248,284 +121,360 @@ class StreamCounts:
 
 
 class ChangeEventGenerator:
-    def __init__(self, table: SourceTable, options: GeneratorOptions | None = None) -> None:
-        self.table = table
+    def __init__(
+        self, options: GeneratorOptions | None = None, tables: tuple[SourceTable, ...] | None = None
+    ):
         self.options = options or GeneratorOptions()
+        self.tables = {t.table: t for t in tables or load_contract()}
         self.rng = random.Random(self.options.seed)
-        self.values = CatalogValues(table.columns, self.rng)
-        self.topic = table.topic(self.options.topic_prefix, self.options.database)
-        self.state = FinalState()
-        self.counts = StreamCounts()
+        o = self.options
+        self.encoders = {
+            name: TableEncoder(t, o.topic_prefix, o.database, o.partitions) for name, t in self.tables.items()
+        }
+        self.values = {
+            name: CatalogValues(t.columns, self.rng) if name == PRODUCT else ChildValues(t.columns, self.rng)
+            for name, t in self.tables.items()
+        }
+        self.state = {name: FinalState() for name in self.tables}
+        self.counts = {name: StreamCounts() for name in self.tables}
+        # Which columns of each child table point at a product; the first one owns the row.
+        self.references = {
+            name: [c.source_column for c in t.columns if c.references == ("stg_product", "product_id")]
+            for name, t in self.tables.items()
+            if name != PRODUCT
+        }
+        self._next_id = {name: FIRST_IDS.get(name, 100_001) for name in self.tables}
+        self._live = {name: KeyPool() for name in self.tables}
+        self._active_products = KeyPool()
+        self._pointing_at: dict[int, set[tuple[str, tuple]]] = {}  # product id -> child rows referring to it
         self._sequence = 0
-        self._changes_in_transaction = 0
-        self._schemas: dict[str, str] = {}
-        self._encoded: dict[tuple[int, str], tuple[dict, dict]] = {}
-        self._key_schema = key_schema(table, self.topic)
-        self._pk_sources = [c.source_column for c in table.key_columns]
+        self._changes = 0
+        self._envelopes = 0
+        self._moment = self.options.start
+        self._salt = 0
 
-    # -- forms -----------------------------------------------------------------------------------
+    # -- bookkeeping ----------------------------------------------------------------------------
 
-    def _forms(self, index: int) -> tuple[bool, str]:
-        """(schemas.enable, decimal.handling.mode) for the ``index``-th event: modes change in stretches."""
-        stretch = index // 997
+    @property
+    def topics(self) -> dict[str, str]:
+        return {name: encoder.topic for name, encoder in self.encoders.items()}
+
+    @property
+    def total(self) -> StreamCounts:
+        total = StreamCounts()
+        for counts in self.counts.values():
+            total.envelopes += counts.envelopes
+            total.tombstones += counts.tombstones
+            total.reemitted += counts.reemitted
+            for op, n in counts.by_op.items():
+                total.by_op[op] += n
+        return total
+
+    def _new_id(self, table: str) -> int:
+        self._next_id[table] += 1
+        return self._next_id[table] - 1
+
+    def _forms(self) -> tuple[bool, str]:
+        """(schemas.enable, decimal.handling.mode) now: the connector's settings change in stretches."""
+        stretch = self._envelopes // 997
         wrap = {"schema": True, "plain": False}.get(self.options.converter, stretch % 2 == 0)
-        decimals = {"precise": "precise", "string": "string"}.get(
-            self.options.decimals, "string" if stretch % 3 == 2 else "precise"
-        )
-        return wrap, decimals
+        default = "string" if stretch % 3 == 2 else "precise"
+        return wrap, {"precise": "precise", "string": "string"}.get(self.options.decimals, default)
 
-    def _encode_row(self, row: dict | None, decimal_mode: str) -> dict | None:
-        if row is None:
-            return None
-        # A row's after-image is the next change's before-image: encode each row version once.
-        cached = self._encoded.get((id(row), decimal_mode))
-        if cached is not None and cached[0] is row:
-            return cached[1]
-        # datetime2(7) carries 100 ns steps that PostgreSQL cannot keep: give each a stable, non-zero one.
-        spread = zlib.crc32(repr(self._key_of(row)).encode())
-        encoded = {
-            c.source_column: encode_value(
-                c.sqlserver_type,
-                row.get(c.source_column),
-                decimal_mode,
-                sub_micro=(spread + i) % 9 * 100 + 100,
-            )
-            for i, c in enumerate(self.table.columns)
-        }
-        if len(self._encoded) > 4 * len(self.state.rows) + 1000:
-            self._encoded.clear()
-        self._encoded[(id(row), decimal_mode)] = (row, encoded)
-        return encoded
-
-    def _key_of(self, row: dict) -> tuple:
-        return tuple(row[name] for name in self._pk_sources)
-
-    def _key_bytes(self, key: tuple, wrap: bool) -> bytes:
-        payload = dict(zip(self._pk_sources, key, strict=True))
-        document = {"schema": self._key_schema, "payload": payload} if wrap else payload
-        return json.dumps(document, **_COMPACT).encode()
-
-    def _partition(self, key: tuple, position: float) -> int:
-        salt = 1 if self.options.repartition_at and position >= self.options.repartition_at else 0
-        return (zlib.crc32(repr(key).encode()) + salt) % self.options.partitions
-
-    def _message(self, op, before, after, source_extra, moment, position, index, headers=()) -> Message:
-        wrap, decimal_mode = self._forms(index)
-        row = after if after is not None else before
-        key = self._key_of(row)
-        ts_ms = int((moment - EPOCH) / timedelta(milliseconds=1))
-        lag = self.rng.randint(5, 900)
-        envelope = {
-            "before": self._encode_row(before, decimal_mode),
-            "after": self._encode_row(after, decimal_mode),
-            "source": {
-                "version": CONNECTOR_VERSION,
-                "connector": "sqlserver",
-                "name": self.options.topic_prefix,
-                "ts_ms": ts_ms,
-                "snapshot": "false",
-                "db": self.options.database,
-                "sequence": None,
-                "ts_us": ts_ms * 1000,
-                "ts_ns": ts_ms * 1_000_000,
-                "schema": self.table.schema,
-                "table": self.table.table,
-                **source_extra,
-            },
-            "op": op,
-            "ts_ms": ts_ms + lag,
-            "ts_us": (ts_ms + lag) * 1000,
-            "ts_ns": (ts_ms + lag) * 1_000_000,
-            "transaction": None,
-        }
-        if not wrap and index % 5 == 0 and envelope["source"]["snapshot"] == "false":
-            envelope["source"]["snapshot"] = False  # older connectors wrote a boolean
-        payload = json.dumps(envelope, **_COMPACT)
-        if wrap:
-            # The schema is the same for every event of a form: serialize it once.
-            if decimal_mode not in self._schemas:
-                schema = envelope_schema(self.table, self.topic, decimal_mode)
-                self._schemas[decimal_mode] = json.dumps(schema, **_COMPACT)
-            payload = f'{{"schema":{self._schemas[decimal_mode]},"payload":{payload}}}'
-        self.counts.envelopes += 1
-        self.counts.by_op[op] += 1
-        return Message(
-            self.topic,
-            self._partition(key, position),
-            self._key_bytes(key, wrap),
-            payload.encode(),
-            list(headers),
-            ts_ms + lag,
-        )
-
-    def _tombstone(self, deleted: Message, key: tuple, position: float) -> Message:
-        self.counts.tombstones += 1
-        wrap = deleted.key.startswith(b'{"schema"')
-        return Message(
-            self.topic,
-            self._partition(key, position),
-            self._key_bytes(key, wrap),
-            None,
-            [],
-            deleted.timestamp_ms,
-        )
-
-    # -- the plan --------------------------------------------------------------------------------
-
-    def _plan(self, streaming: int) -> list[str]:
-        """The kinds of streaming changes, in order, balanced so ``products`` rows end active."""
-        o = self.options
-        deletes = int(streaming * o.delete_share)
-        pk_changes = int(streaming * o.pk_change_share)
-        soft = int(streaming * o.soft_delete_share)
-        creates = deletes + soft
-        updates = streaming - creates - deletes - soft - 2 * pk_changes
-        if updates < 0:
-            raise ValueError("too few events for the requested mix of creates, deletes and key changes")
-        plan = ["c"] * creates + ["d"] * deletes + ["s"] * soft + ["k"] * pk_changes + ["u"] * updates
-        self.rng.shuffle(plan)
-        return plan
-
-    def _restarts(self) -> tuple[int, int]:
-        """(connector restarts, envelopes each re-emits) within the requested number of events."""
-        o = self.options
-        if not o.restart_every or not o.restart_replay:
-            return 0, 0
-        return (o.events - o.products) // (o.restart_every + o.restart_replay), o.restart_replay
-
-    def _next_transaction(self) -> str:
+    def _begin(self) -> str:
         """Start a transaction; return its commit LSN (after every change LSN it will hold)."""
         self._sequence += TRANSACTION_SPAN
-        self._changes_in_transaction = 0
+        self._changes = 0
         return lsn(self._sequence + TRANSACTION_SPAN - 1)
 
-    def _next_change(self) -> str:
-        self._changes_in_transaction += 1
-        return lsn(self._sequence + self._changes_in_transaction)
+    def _change_lsn(self) -> str:
+        self._changes = min(self._changes + 1, TRANSACTION_SPAN - 2)
+        return lsn(self._sequence + self._changes)
+
+    def _emit(self, table: str, op: str, before, after, source: dict, headers=None) -> Message:
+        wrap, decimals = self._forms()
+        message = self.encoders[table].message(
+            op,
+            before,
+            after,
+            source,
+            self._moment,
+            self.rng.randint(5, 900),
+            wrap,
+            decimals,
+            self._salt,
+            headers,
+        )
+        self.counts[table].envelopes += 1
+        self.counts[table].by_op[op] += 1
+        self._envelopes += 1
+        self._moment += self._step
+        return message
+
+    def _track(self, table: str, row: dict) -> tuple:
+        key = self.encoders[table].key_of(row)
+        self.state[table].rows[key] = row
+        self.state[table].deleted.discard(key)
+        self._live[table].add(key)
+        for column in self.references.get(table, ()):
+            if row.get(column) is not None:
+                self._pointing_at.setdefault(row[column], set()).add((table, key))
+        if table == PRODUCT:
+            if row.get("IsDeleted"):
+                if key in self._active_products:
+                    self._active_products.remove(key)
+            else:
+                self._active_products.add(key)
+        return key
+
+    def _untrack(self, table: str, key: tuple) -> None:
+        row = self.state[table].rows[key]
+        self.state[table].deleted.add(key)
+        self._live[table].remove(key)
+        for column in self.references.get(table, ()):
+            self._pointing_at.get(row.get(column), set()).discard((table, key))
+        if table == PRODUCT and key in self._active_products:
+            self._active_products.remove(key)
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def _insert(self, table: str, row: dict, source: dict, headers=None) -> list[Message]:
+        self._track(table, row)
+        return [
+            self._emit(
+                table,
+                "c",
+                None,
+                row,
+                {**source, "event_serial_no": source.get("event_serial_no", 1)},
+                headers,
+            )
+        ]
+
+    def _update(self, table: str, key: tuple, new: dict, source: dict) -> list[Message]:
+        before = self.state[table].rows[key]
+        self._track(table, new)
+        return [self._emit(table, "u", before, new, {**source, "event_serial_no": 2})]
+
+    def _delete(self, table: str, key: tuple, source: dict, headers=None) -> list[Message]:
+        before = self.state[table].rows[key]
+        self._untrack(table, key)
+        deleted = self._emit(table, "d", before, None, {**source, "event_serial_no": 1}, headers)
+        self.counts[table].tombstones += 1
+        return [deleted, self.encoders[table].tombstone(deleted, key, self._salt)]
+
+    def _source(self, commit: str) -> dict:
+        return {"commit_lsn": commit, "change_lsn": self._change_lsn()}
+
+    def _child_row(self, table: str, owner: int, now: datetime) -> dict | None:
+        references = {column: owner if i == 0 else None for i, column in enumerate(self.references[table])}
+        for column in self.references[table][1:]:
+            candidates = [
+                k for k in (self._active_products.choice(self.rng) for _ in range(3)) if k[0] != owner
+            ]
+            if not candidates:
+                return None  # an analogue link needs another product
+            references[column] = candidates[0][0]
+        return self.values[table].new_row(self._new_id(table), references, now)
+
+    def _create_product(self) -> list[Message]:
+        commit = self._begin()
+        product = self.values[PRODUCT].new_row(self._new_id(PRODUCT), self._moment)
+        out = self._insert(PRODUCT, product, self._source(commit))
+        for table, (low, high) in CHILDREN_PER_PRODUCT.items():
+            for _ in range(self.rng.randint(low, high) if table in self.tables else 0):
+                row = self._child_row(table, product["ID"], self._moment)
+                if row is not None:
+                    out += self._insert(table, row, self._source(commit))
+        return out
+
+    def _delete_product(self, key: tuple) -> list[Message]:
+        """Delete a product and, first, every row that refers to it (as the foreign keys require)."""
+        commit = self._begin()
+        out = []
+        for table, child in sorted(self._pointing_at.get(key[0], set())):
+            if child in self._live[table]:
+                out += self._delete(table, child, self._source(commit))
+        return out + self._delete(PRODUCT, key, self._source(commit))
+
+    def _change_product_key(self, key: tuple) -> list[Message]:
+        """A primary-key update: delete of the old key and create of the new one, children moved along."""
+        commit = self._begin()
+        old = self.state[PRODUCT].rows[key]
+        new = {**old, "ID": self._new_id(PRODUCT), "Updated": self._moment}
+        new_key = self.encoders[PRODUCT].key_of(new)
+        source = self._source(commit)
+        out = self._delete(
+            PRODUCT, key, source, [("__debezium.newkey", self.encoders[PRODUCT].key_bytes(new_key, False))]
+        )
+        out += self._insert(
+            PRODUCT,
+            new,
+            {**source, "event_serial_no": 2},
+            [("__debezium.oldkey", self.encoders[PRODUCT].key_bytes(key, False))],
+        )
+        for table, child in sorted(self._pointing_at.get(key[0], set())):
+            if child in self._live[table]:
+                row = self.state[table].rows[child]
+                moved = {
+                    c: (new["ID"] if c in self.references[table] and v == old["ID"] else v)
+                    for c, v in row.items()
+                }
+                out += self._update(table, child, moved, self._source(commit))
+        return out
+
+    def _single_change(self, commit: str) -> list[Message]:
+        """One day-to-day change: mostly a product update, else a stock, OEM or analogue change."""
+        roll = self.rng.random()
+        for table, (share, ops) in CHILD_CHANGES.items():
+            if table not in self.tables:
+                continue
+            if roll < share:
+                op = self.rng.choices(list(ops), weights=list(ops.values()))[0]
+                live = self._live[table]
+                if op == "c" or not len(live):
+                    row = self._child_row(table, self._active_products.choice(self.rng)[0], self._moment)
+                    if row is not None:
+                        return self._insert(table, row, self._source(commit))
+                    break
+                key = live.choice(self.rng)
+                if op == "d":
+                    return self._delete(table, key, self._source(commit))
+                return self._update(
+                    table,
+                    key,
+                    self.values[table].change(self.state[table].rows[key], self._moment),
+                    self._source(commit),
+                )
+            roll -= share
+        key = self._active_products.choice(self.rng)
+        new = self.values[PRODUCT].change(self.state[PRODUCT].rows[key], self._moment)
+        return self._update(PRODUCT, key, new, self._source(commit))
+
+    def _soft_delete(self, key: tuple) -> list[Message]:
+        commit = self._begin()
+        new = {**self.values[PRODUCT].change(self.state[PRODUCT].rows[key], self._moment), "IsDeleted": True}
+        return self._update(PRODUCT, key, new, self._source(commit))
+
+    # -- the stream -----------------------------------------------------------------------------
+
+    def _snapshot(self) -> Iterator[Message]:
+        """Every table read once, products first, all at the LSN current when the snapshot started."""
+        source = {"commit_lsn": self._begin(), "change_lsn": None, "event_serial_no": None}
+        products = [
+            self.values[PRODUCT].new_row(self._new_id(PRODUCT), self._moment)
+            for _ in range(self.options.products)
+        ]
+        rows = {PRODUCT: products}
+        for product in products:
+            self._track(PRODUCT, product)
+        for table, (low, high) in CHILDREN_PER_PRODUCT.items():
+            if table in self.tables:
+                rows[table] = []
+                for product in products:
+                    for _ in range(self.rng.randint(low, high)):
+                        row = self._child_row(table, product["ID"], self._moment)
+                        if row is not None:
+                            self._track(table, row)
+                            rows[table].append(row)
+        flat = [(table, row) for table in rows for row in rows[table]]
+        for i, (table, row) in enumerate(flat):
+            first = i == 0 or flat[i - 1][0] != table
+            last = i == len(flat) - 1 or flat[i + 1][0] != table
+            flag = (
+                "first"
+                if i == 0
+                else "last"
+                if i == len(flat) - 1
+                else "first_in_data_collection"
+                if first
+                else "last_in_data_collection"
+                if last
+                else "true"
+            )
+            yield self._emit(table, "r", None, row, {**source, "snapshot": flag})
 
     def messages(self) -> Iterator[Message]:
-        """Every message, in the order the connector writes them (tombstones included)."""
+        """Every message of every topic, in the order the connector commits them (tombstones included)."""
         o = self.options
-        restarts, replay = self._restarts()
-        streaming = o.events - o.products - restarts * replay
-        if streaming < 0:
-            raise ValueError("events must be at least the number of products")
-        plan = self._plan(streaming)
-        step = o.period / max(1, o.events)
-        moment = o.start
-        next_id = 1001
-
-        # Snapshot: every row read once, all at the LSN current when the snapshot started.
-        snapshot_lsn = self._next_transaction()
-        for i in range(o.products):
-            row = self.values.new_row(next_id, moment)
-            next_id += 1
-            flag = "first" if i == 0 else "last" if i == o.products - 1 else "true"
-            source = {
-                "snapshot": flag,
-                "commit_lsn": snapshot_lsn,
-                "change_lsn": None,
-                "event_serial_no": None,
-            }
-            self.state.rows[self._key_of(row)] = row
-            yield self._message("r", None, row, source, moment, 0.0, i)
-            moment += step
-
-        active = list(self.state.rows)
-        index = o.products
-        recent: list[Message] = []
-        restart_points = {len(plan) * (n + 1) // (restarts + 1) for n in range(restarts)}
+        self._step = o.period / max(1, o.events)
+        yield from self._snapshot()
+        snapshot = self._envelopes
+        budget = o.events - snapshot
+        if budget < 0:
+            raise ValueError(f"{o.events} events are fewer than the {snapshot} of the snapshot")
+        restarts = (
+            budget // (o.restart_every + o.restart_replay) if o.restart_every and o.restart_replay else 0
+        )
+        streaming = budget - restarts * o.restart_replay
+        structural = (
+            ["create"] * (int(streaming * o.delete_share) + int(streaming * o.soft_delete_share))
+            + ["delete"] * int(streaming * o.delete_share)
+            + ["soft_delete"] * int(streaming * o.soft_delete_share)
+            + ["key_change"] * int(streaming * o.pk_change_share)
+        )
+        self.rng.shuffle(structural)
+        due = deque(sorted(self.rng.sample(range(max(1, int(streaming * 0.8))), len(structural))))
+        pending = deque(structural)
+        restart_points = deque(
+            snapshot + (n + 1) * (o.restart_every + o.restart_replay) for n in range(restarts)
+        )
+        recent: deque[Message] = deque(maxlen=o.restart_replay or 1)
         commit = None
-        for position_index, kind in enumerate(plan):
-            position = position_index / len(plan)
-            if commit is None:
-                commit = self._next_transaction()
-            source = {"commit_lsn": commit, "change_lsn": self._next_change()}
-            if kind == "c" or not active:
-                row = self.values.new_row(next_id, moment)
-                next_id += 1
-                key = self._key_of(row)
-                self.state.rows[key] = row
-                active.append(key)
-                out = [
-                    self._message("c", None, row, {**source, "event_serial_no": 1}, moment, position, index)
-                ]
-            elif kind == "d":
-                key = active.pop(self.rng.randrange(len(active)))
-                self.state.deleted.add(key)
-                deleted = self._message(
-                    "d", self.state.rows[key], None, {**source, "event_serial_no": 1}, moment, position, index
-                )
-                out = [deleted, self._tombstone(deleted, key, position)]
-            elif kind == "k":
-                # A primary-key update: Debezium emits a delete of the old key and a create of the new one.
-                key = active.pop(self.rng.randrange(len(active)))
-                old = self.state.rows[key]
-                new = {**old, "ID": next_id, "Updated": moment}
-                next_id += 1
-                new_key = self._key_of(new)
-                self.state.deleted.add(key)
-                self.state.rows[new_key] = new
-                active.append(new_key)
-                deleted = self._message(
-                    "d",
-                    old,
-                    None,
-                    {**source, "event_serial_no": 1},
-                    moment,
-                    position,
-                    index,
-                    headers=[("__debezium.newkey", self._key_bytes(new_key, False))],
-                )
-                created = self._message(
-                    "c",
-                    None,
-                    new,
-                    {**source, "event_serial_no": 2},
-                    moment,
-                    position,
-                    index + 1,
-                    headers=[("__debezium.oldkey", self._key_bytes(key, False))],
-                )
-                out = [deleted, self._tombstone(deleted, key, position), created]
+        end = o.events - restarts * o.restart_replay
+        while self._envelopes - self._reemitted_total() < end or pending:
+            streamed = self._envelopes - snapshot - self._reemitted_total()
+            if o.repartition_at and streamed >= streaming * o.repartition_at:
+                self._salt = 1
+            if pending and ((due and streamed >= due[0]) or self._envelopes - self._reemitted_total() >= end):
+                if due:
+                    due.popleft()
+                kind = pending.popleft()
+                if kind != "create" and len(self._active_products) < 2:
+                    pending.append(kind)  # keep at least one product; do it later
+                    kind = "create"
+                if kind == "create":
+                    out = self._create_product()
+                else:
+                    key = self._active_products.choice(self.rng)
+                    out = {
+                        "delete": self._delete_product,
+                        "soft_delete": self._soft_delete,
+                        "key_change": self._change_product_key,
+                    }[kind](key)
+                commit = None
             else:
-                key = self.rng.choice(active)
-                before = self.state.rows[key]
-                after = self.values.change(before, moment)
-                if kind == "s":
-                    after["IsDeleted"] = True
-                    active.remove(key)
-                self.state.rows[key] = after
-                out = [
-                    self._message(
-                        "u", before, after, {**source, "event_serial_no": 2}, moment, position, index
-                    )
-                ]
+                if commit is None:
+                    commit = self._begin()
+                out = self._single_change(commit)
+                if self.rng.random() >= o.transaction_share or self._changes >= TRANSACTION_SPAN - 3:
+                    commit = None
             for message in out:
                 yield message
                 if message.value is not None:
-                    index += 1
                     recent.append(message)
-            del recent[: -replay or len(recent)]
-            moment += step
-            # Several updates may commit together; anything else closes the transaction.
-            keep_open = kind == "u" and self.rng.random() < o.transaction_share
-            if not keep_open or self._changes_in_transaction >= TRANSACTION_SPAN - 2:
-                commit = None
-            if position_index + 1 in restart_points:
+            while restart_points and self._envelopes >= restart_points[0] - o.restart_replay:
                 # A connector restart: the events since its last committed source offset come again.
-                for message in recent[-replay:]:
-                    self.counts.envelopes += 1
-                    self.counts.reemitted += 1
+                restart_points.popleft()
+                for message in list(recent):
+                    table = next(n for n, e in self.encoders.items() if e.topic == message.topic)
+                    self.counts[table].envelopes += 1
+                    self.counts[table].reemitted += 1
+                    self._envelopes += 1
                     yield message
 
+    def _reemitted_total(self) -> int:
+        return sum(c.reemitted for c in self.counts.values())
 
-def expected_staging_rows(generator: ChangeEventGenerator) -> dict[tuple, dict]:
-    """The staging rows the warehouse must end with: staging column name -> value as psycopg returns it."""
+
+def expected_staging_rows(generator: ChangeEventGenerator, table: str = PRODUCT) -> dict[tuple, dict]:
+    """One table's staging rows the warehouse must end with: column name -> value as psycopg returns it."""
+    contract = generator.tables[table]
+    state = generator.state[table]
     rows = {}
-    for key, row in generator.state.rows.items():
+    for key, row in state.rows.items():
         out = {}
-        for column in generator.table.columns:
+        for column in contract.columns:
             value = row.get(column.source_column)
             t = column.sqlserver_type
             if value is not None and t.name == "uniqueidentifier":
@@ -533,6 +482,6 @@ def expected_staging_rows(generator: ChangeEventGenerator) -> dict[tuple, dict]:
             elif value is not None and t.name in {"decimal", "numeric", "money", "smallmoney"}:
                 value = Decimal(value).quantize(Decimal(1).scaleb(-t.scale))
             out[column.name] = value
-        out["deleted"] = key in generator.state.deleted
+        out["deleted"] = key in state.deleted
         rows[key] = out
     return rows

@@ -10,5 +10,8 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-# A logical URI: the real host and credentials stay in the warehouse connection.
+# Logical URIs: the real host and credentials stay in the warehouse connection.
 DIM_PRODUCT = Asset(name="marts.dim_product", uri="postgres://cord-warehouse:5432/cord/marts/dim_product")
+DIM_PRODUCT_SEARCH = Asset(
+    name="marts.dim_product_search", uri="postgres://cord-warehouse:5432/cord/marts/dim_product_search"
+)

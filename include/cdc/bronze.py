@@ -180,7 +180,7 @@ class BronzeLoader:
 
     def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
         with self.conn.transaction():
-            for name in ("create_schema", "create_load_ledger", "create_quarantine"):
+            for name in ("create_schema", "create_load_ledger", "create_quarantine", "create_run_metrics"):
                 self._run(DDL, name)
             for target in targets:
                 self._run(

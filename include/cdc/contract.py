@@ -17,6 +17,7 @@ import yaml
 
 STAGING_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "staging"
 
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # names that become SQL identifiers
 _TYPE_PATTERN = re.compile(r"^\s*(\w+)\s*(?:\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 
 INTEGER_TYPES = frozenset({"bigint", "int", "smallint", "tinyint"})
@@ -76,6 +77,7 @@ class Column:
     source_column: str
     sqlserver_type: SqlServerType
     description: str
+    references: tuple[str, str] | None = None  # (staging model, column) from a dbt relationships test
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,20 @@ class SourceTable:
         return self.bronze_table.removesuffix("_cdc")
 
 
+def _references(column: dict) -> tuple[str, str] | None:
+    """The (model, column) a dbt relationships test on this column points at."""
+    for test in column.get("data_tests") or column.get("tests") or ():
+        if isinstance(test, dict) and "relationships" in test:
+            spec = test["relationships"].get("arguments", test["relationships"])
+            model = re.fullmatch(r"ref\(['\"](\w+)['\"]\)", spec["to"].strip())
+            if model:
+                return model.group(1), spec["field"]
+    return None
+
+
 def _table_from_model(model: dict, path: Path) -> SourceTable | None:
-    meta = (model.get("config") or {}).get("meta") or model.get("meta") or {}
-    source = meta.get("cdc_source")
+    config = model.get("config") or {}
+    source = (config.get("meta") or {}).get("cdc_source")
     if not source:
         return None
     schema, _, table = source["table"].partition(".")
@@ -121,8 +134,18 @@ def _table_from_model(model: dict, path: Path) -> SourceTable | None:
             sql_type = SqlServerType.parse(col_meta["sqlserver_type"])
         except (KeyError, ContractError) as exc:
             raise ContractError(f"{path}: column {col['name']}: {exc}") from exc
-        columns.append(Column(col["name"], col_meta["source_column"], sql_type, col.get("description", "")))
-    primary_key = tuple(source["primary_key"])
+        columns.append(
+            Column(
+                col["name"], col_meta["source_column"], sql_type, col.get("description", ""), _references(col)
+            )
+        )
+    for name in (source["bronze_table"], model["name"], *(c.name for c in columns)):
+        if not _IDENTIFIER.match(name):
+            raise ContractError(f"{path}: {name!r} is not a lower-case SQL identifier")
+    unique_key = config.get("unique_key")
+    primary_key = tuple([unique_key] if isinstance(unique_key, str) else unique_key or ())
+    if not primary_key:
+        raise ContractError(f"{path}: {model['name']} needs config.unique_key (the table's primary key)")
     missing = set(primary_key) - {c.name for c in columns}
     if missing:
         raise ContractError(f"{path}: primary key columns {sorted(missing)} are not captured columns")
@@ -138,7 +161,7 @@ def _table_from_model(model: dict, path: Path) -> SourceTable | None:
 
 @cache
 def load_contract(models_dir: Path = STAGING_MODELS_DIR) -> tuple[SourceTable, ...]:
-    """Every captured table, in a stable order (by bronze table name)."""
+    """Every captured table, parents before the tables that reference them, then by name."""
     tables = []
     for path in sorted(models_dir.glob("*.yml")):
         document = yaml.safe_load(path.read_text()) or {}
@@ -148,4 +171,12 @@ def load_contract(models_dir: Path = STAGING_MODELS_DIR) -> tuple[SourceTable, .
                 tables.append(table)
     if not tables:
         raise ContractError(f"no staging model in {models_dir} declares config.meta.cdc_source")
-    return tuple(sorted(tables, key=lambda t: t.bronze_table))
+    return tuple(sorted(tables, key=lambda t: (any(c.references for c in t.columns), t.bronze_table)))
+
+
+def table(name: str, tables: tuple[SourceTable, ...] | None = None) -> SourceTable:
+    """The captured table ``dbo.<name>`` (e.g. ``Product``)."""
+    for candidate in tables or load_contract():
+        if candidate.table == name:
+            return candidate
+    raise ContractError(f"no captured table {name!r} in the contract")

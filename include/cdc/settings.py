@@ -56,6 +56,10 @@ class Settings:
 
     # Checks and alerts.
     freshness_max_age_hours: float = 24.0
+    min_multilingual_share: float = 0.3  # share of active products named in UA, PL, EN and DE
+    max_supplier_share: float = 0.5  # no supplier bucket above this share of active products ...
+    dominant_suppliers: tuple[str, ...] = ()  # ... unless it is listed here
+    max_for_sale_shift: float = 0.1  # alarm when the for-sale share moves more than this between runs
     alert_recipients: tuple[str, ...] = ("data-alerts@example.com",)
     alert_from: str = "airflow@example.com"
     deadline_minutes: float = 120.0
@@ -82,6 +86,9 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}MAX_EVENTS_PER_RUN must be 0 (no cap) or positive")
         if not 0 <= self.gzip_level <= 9:
             raise SettingsError(f"{ENV_PREFIX}GZIP_LEVEL must be between 0 and 9")
+        for name in ("min_multilingual_share", "max_supplier_share", "max_for_sale_shift"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} is a share: between 0 and 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -15,7 +15,7 @@ from airflow.sdk import BaseHook, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from include.cdc import bronze, connector, drain
-from include.cdc.assets import DIM_PRODUCT
+from include.cdc.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
 from include.cdc.settings import Settings
 from include.cdc.sqlfiles import statement
 from include.cdc.storage import CLIENT_CONFIG, ObjectStore
@@ -165,12 +165,12 @@ def load_bronze(params: dict) -> dict:
     return summary.to_xcom()
 
 
-@task(outlets=[DIM_PRODUCT])
-def publish_dim_product() -> dict:
-    """Record an update of marts.dim_product (an Airflow Asset) once every check has passed."""
+@task(outlets=[DIM_PRODUCT, DIM_PRODUCT_SEARCH])
+def publish_marts() -> dict:
+    """Record an update of the marts' Airflow Assets once every check has passed."""
     settings = Settings.from_env()
     target = WarehouseTarget.from_airflow(BaseHook.get_connection(settings.warehouse_conn_id))
     with target.connect() as conn:
-        rows = conn.execute(statement("marts/publish.sql", "dim_product_rows")).fetchone()[0]
-    log.info("marts.dim_product holds %d active products", rows)
-    return {"rows": rows}
+        counts = dict(conn.execute(statement("marts/publish.sql", "mart_rows")).fetchall())
+    log.info("published %s", counts)
+    return counts

@@ -14,11 +14,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 STAGES = ["check_connector", "drain_kafka", "commit_offsets", "load_bronze"]
+MODELS = [
+    "stg_product",
+    "stg_product_availability",
+    "stg_product_analogue",
+    "stg_product_oem_number",
+    "dim_product",
+    "dim_product_search",
+]
 CHECKS = {
-    "check_marts_match_staging",
+    "check_layers_consistent",
     "check_no_duplicate_products",
     "check_bronze_is_fresh",
-    "check_bronze_covers_staging",
+    "check_multilingual_coverage",
+    "check_supplier_concentration",
+    "check_for_sale_share_stable",
 }
 
 
@@ -82,19 +92,26 @@ def test_one_dag_and_no_import_errors(dagbag):
 
 def test_stages_in_order(dag):
     for upstream, downstream in itertools.pairwise(STAGES):
-        assert downstream in dag.task_dict[upstream].downstream_task_ids, (upstream, downstream)
+        assert dag.task_dict[upstream].downstream_task_ids == {downstream}, (upstream, downstream)
     dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
-    assert dbt_tasks == {
-        "dbt.stg_product.run",
-        "dbt.stg_product.test",
-        "dbt.dim_product.run",
-        "dbt.dim_product.test",
+    assert {f"dbt.{m}.{step}" for m in MODELS for step in ("run", "test")} <= dbt_tasks
+    assert dag.task_dict["load_bronze"].downstream_task_ids == {
+        f"dbt.{m}.run" for m in MODELS if m.startswith("stg_")
     }
-    assert dag.task_dict["load_bronze"].downstream_task_ids == {"dbt.stg_product.run"}
-    assert "dbt.dim_product.run" in dag.task_dict["dbt.stg_product.test"].downstream_task_ids
-    assert dag.task_dict["dbt.dim_product.test"].downstream_task_ids == CHECKS
+    load_bronze = dag.task_dict["load_bronze"]
+    for task_id in dbt_tasks:
+        assert task_id in load_bronze.get_flat_relative_ids(upstream=False)
     for check in CHECKS:
-        assert dag.task_dict[check].downstream_task_ids == {"publish_dim_product"}
+        assert dbt_tasks <= dag.task_dict[check].get_flat_relative_ids(upstream=True), check
+        assert dag.task_dict[check].downstream_task_ids == {"publish_marts", "record_run_metrics"}
+    assert "dbt.dim_product.run" in dag.task_dict["dbt.stg_product.test"].downstream_task_ids
+    assert "dbt.dim_product_search.run" in dag.task_dict["dbt.dim_product.test"].downstream_task_ids
+
+
+def test_run_metrics_are_recorded_even_when_a_check_fails(dag):
+    task = dag.task_dict["record_run_metrics"]
+    assert task.upstream_task_ids == CHECKS
+    assert task.trigger_rule == "all_done"
 
 
 def test_schedule_and_run_policy(dag):
@@ -133,10 +150,10 @@ def test_deadline_alert_emails_two_hours_after_queueing(dag):
     assert alert.callback.kwargs["smtp_conn_id"] == "cord_smtp"
 
 
-def test_dim_product_asset_is_published_last(dag):
-    (outlet,) = dag.task_dict["publish_dim_product"].outlets
-    assert outlet.name == "marts.dim_product"
-    assert not dag.task_dict["publish_dim_product"].downstream_task_ids
+def test_mart_assets_are_published_last(dag):
+    outlets = dag.task_dict["publish_marts"].outlets
+    assert {o.name for o in outlets} == {"marts.dim_product", "marts.dim_product_search"}
+    assert not dag.task_dict["publish_marts"].downstream_task_ids
 
 
 def test_full_refresh_still_loads_bronze(dag):

@@ -16,13 +16,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devstack.debezium_encoding import Message
 from devstack.feed import ensure_topic, produce
-from devstack.generator import ChangeEventGenerator, GeneratorOptions, Message
+from devstack.generator import ChangeEventGenerator, GeneratorOptions
 from devstack.services import WAREHOUSE_ROLE, Stack
-from include.cdc.contract import load_contract
+from include.cdc.contract import load_contract, table
 from include.cdc.settings import Settings
-
-PRODUCT = load_contract()[0]
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +48,16 @@ class Corner:
 
     @property
     def topic(self) -> str:
-        return self.settings.topic(PRODUCT)
+        """The topic of dbo.Product."""
+        return self.settings.topic(table("Product"))
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.settings.topic(t) for t in load_contract()]
+
+    def bronze_rows(self) -> int:
+        """Rows in every bronze table together."""
+        return sum(self.scalar(f"select count(*) from bronze.{t.bronze_table}") for t in load_contract())
 
     def connect(self) -> psycopg.Connection:
         c = self.stack.connections()["cord_warehouse"]
@@ -71,10 +79,11 @@ class Corner:
         return next(iter(self.query(sql, *params)[0].values()))
 
     def generator(self, **options) -> ChangeEventGenerator:
-        return ChangeEventGenerator(PRODUCT, GeneratorOptions(topic_prefix=self.topic_prefix, **options))
+        return ChangeEventGenerator(GeneratorOptions(topic_prefix=self.topic_prefix, **options))
 
     def produce(self, messages: list[Message], partitions: int = 3) -> int:
-        ensure_topic(self.stack.kafka.bootstrap, self.topic, partitions)
+        for topic in self.topics:
+            ensure_topic(self.stack.kafka.bootstrap, topic, partitions)
         return produce(self.stack.kafka.bootstrap, messages)
 
     def raw_keys(self) -> list[str]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
-from devstack.generator import ChangeEventGenerator, GeneratorOptions, encode_value, lsn
-from include.cdc.contract import SqlServerType, load_contract
-
-PRODUCT = load_contract()[0]
+from devstack.debezium_encoding import encode_value, lsn
+from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from include.cdc.contract import SqlServerType
 
 
 def test_decimal_in_base64_matches_the_reference_example():
@@ -61,28 +61,44 @@ def test_lsn_strings_sort_like_their_sequence():
 
 @pytest.fixture(scope="module")
 def stream():
-    generator = ChangeEventGenerator(PRODUCT, GeneratorOptions(products=20, events=3000, restart_every=900))
+    generator = ChangeEventGenerator(GeneratorOptions(products=20, events=3000, restart_every=900))
     return generator, list(generator.messages())
+
+
+def payload(message) -> dict:
+    document = json.loads(message.value)
+    return document.get("payload", document)
 
 
 def test_counts_and_final_state(stream):
     generator, messages = stream
     envelopes = [m for m in messages if m.value is not None]
     tombstones = [m for m in messages if m.value is None]
-    assert len(envelopes) == 3000 == generator.counts.envelopes
-    assert len(tombstones) == generator.counts.tombstones == generator.counts.by_op["d"]
-    assert len(generator.state.active_keys()) == 20
-    assert generator.counts.reemitted > 0
+    assert len(envelopes) == 3000 == generator.total.envelopes
+    assert len(tombstones) == generator.total.tombstones == generator.total.by_op["d"]
+    assert len(generator.state["Product"].active_keys()) == 20
+    assert generator.total.reemitted > 0
+    assert {m.topic for m in messages} == set(generator.topics.values())
+    for name, counts in generator.counts.items():
+        assert counts.envelopes == sum(
+            m.value is not None for m in messages if m.topic == generator.topics[name]
+        )
 
 
-def test_snapshot_comes_first_with_its_flags(stream):
-    _, messages = stream
-    payloads = [json.loads(m.value) for m in messages[:20]]
-    payloads = [p.get("payload", p) for p in payloads]
+def test_snapshot_comes_first_table_by_table(stream):
+    generator, messages = stream
+    snapshot = list(messages[: generator.total.by_op["r"]])
+    payloads = [payload(m) for m in snapshot]
     assert {p["op"] for p in payloads} == {"r"}
     assert payloads[0]["source"]["snapshot"] == "first"
     assert payloads[-1]["source"]["snapshot"] == "last"
+    assert {p["source"]["snapshot"] for p in payloads[1:-1]} <= {
+        "true",
+        "first_in_data_collection",
+        "last_in_data_collection",
+    }
     assert all(p["source"]["change_lsn"] is None for p in payloads)
+    assert snapshot[0].topic == generator.topics["Product"]
 
 
 def test_both_converter_forms_and_both_decimal_modes_appear(stream):
@@ -98,26 +114,63 @@ def test_both_converter_forms_and_both_decimal_modes_appear(stream):
 
 def test_delete_is_followed_by_a_tombstone_with_the_same_key(stream):
     _, messages = stream
+    tombstones = 0
     for index, message in enumerate(messages):
         if message.value is None:
+            tombstones += 1
             deleted = messages[index - 1]
-            assert json.loads(deleted.value).get("payload", json.loads(deleted.value))["op"] == "d"
+            assert payload(deleted)["op"] == "d"
+            assert message.topic == deleted.topic
+            assert message.partition == deleted.partition
             assert json.loads(message.key).get("payload", json.loads(message.key)) == json.loads(
                 deleted.key
             ).get("payload", json.loads(deleted.key))
-            assert message.partition == deleted.partition
+    assert tombstones
+
+
+def test_children_point_at_products_and_deleted_products_lose_their_children(stream):
+    generator, _ = stream
+    products = generator.state["Product"]
+    for name in ("ProductAvailability", "ProductOEMNumber", "ProductAnalogue"):
+        state = generator.state[name]
+        assert state.rows
+        for key in state.live_keys():
+            row = state.rows[key]
+            assert (row["ProductID"],) in products.live_keys(), (name, row)
+            if name == "ProductAnalogue":
+                assert (row["AnalogueProductID"],) in products.live_keys()
+
+
+def test_key_change_is_a_delete_and_a_create_with_the_same_lsns():
+    generator = ChangeEventGenerator(GeneratorOptions(products=10, events=3000, pk_change_share=0.01))
+    messages = [m for m in generator.messages() if m.value is not None]
+    products = [payload(m) for m in messages if m.topic == generator.topics["Product"]]
+    pairs = [
+        (a, b)
+        for a, b in itertools.pairwise(products)
+        if a["op"] == "d" and b["op"] == "c" and a["source"]["change_lsn"] == b["source"]["change_lsn"]
+    ]
+    assert pairs
+    for deleted, created in pairs:
+        assert (deleted["source"]["event_serial_no"], created["source"]["event_serial_no"]) == (1, 2)
+        assert deleted["before"]["ID"] != created["after"]["ID"]
+
+
+def test_events_of_one_key_can_spread_over_partitions():
+    generator = ChangeEventGenerator(GeneratorOptions(products=10, events=1000, repartition_at=0.5))
+    partitions: dict[bytes, set[int]] = {}
+    for message in generator.messages():
+        key = json.dumps(json.loads(message.key).get("payload", json.loads(message.key)), sort_keys=True)
+        partitions.setdefault((message.topic, key), set()).add(message.partition)
+    assert any(len(p) > 1 for p in partitions.values())
 
 
 def test_same_seed_same_stream():
-    first = [
-        m.value for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200)).messages()
-    ]
-    second = [
-        m.value for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200)).messages()
-    ]
-    other = [
-        m.value
-        for m in ChangeEventGenerator(PRODUCT, GeneratorOptions(products=5, events=200, seed=8)).messages()
-    ]
-    assert first == second
-    assert first != other
+    def values(**options):
+        return [
+            m.value
+            for m in ChangeEventGenerator(GeneratorOptions(products=5, events=200, **options)).messages()
+        ]
+
+    assert values() == values()
+    assert values() != values(seed=8)

@@ -2,29 +2,44 @@
   The latest state of every row of a captured table, from its bronze table of Debezium envelopes.
 
   Columns come from the calling model's contract (its properties file: every column with
-  meta.source_column), so a column added to the contract appears here without editing SQL.
+  meta.source_column; the primary key is config.unique_key), so a column added to the contract
+  appears here without editing SQL.
+
   "Latest" is by commit_lsn, change_lsn, event_serial_no: the order SQL Server committed the changes.
-  Kafka offsets only break ties between identical re-emitted events, never order changes.
-  A key whose latest event is a delete stays, with deleted = true and the values it had before.
+  Copies of one event (re-emitted after a connector restart) tie there; the first copy in Kafka
+  (lowest partition, then offset) is kept. A key whose latest event is a delete stays, with
+  deleted = true and the values it had before.
+
+  Incremental runs read only the bronze rows loaded since the newest one staging has seen, pick the
+  latest event per key among them, and compare it with the row staging already holds: a key is
+  rewritten only when the new event is later, so a late or re-emitted event never brings back an
+  older state. (Bronze loads are serialized by load_bronze's lock and finish before dbt runs, so no
+  row can appear later with an older ingested_at.)
 #}
 {% macro cdc_latest_state(bronze_relation) -%}
     {%- if not execute -%}
         {#- At parse time the model's properties are not attached yet; only the source() call matters. -#}
         {{ return('select 1') }}
     {%- endif -%}
-    {%- set cdc_source = (model.config.get('meta') or {}).get('cdc_source') -%}
-    {%- if not cdc_source -%}
-        {{ exceptions.raise_compiler_error(model.name ~ ": its properties need config.meta.cdc_source") }}
+    {%- set keys = model.config.get('unique_key') -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- if not keys or not (model.config.get('meta') or {}).get('cdc_source') -%}
+        {{ exceptions.raise_compiler_error(model.name ~ ": its properties need config.unique_key and config.meta.cdc_source") }}
     {%- endif -%}
     {%- set contract = [] -%}
     {%- for column in model.columns.values() if column.meta and column.meta.source_column -%}
         {%- do contract.append(column) -%}
     {%- endfor -%}
-    {%- set keys = cdc_source.primary_key -%}
-    {%- set key_columns = [] -%}
-    {%- for column in contract if column.name in keys -%}
-        {%- do key_columns.append(column) -%}
-    {%- endfor -%}
+    {%- set key_list = keys | join(', ') -%}
+    {%- set technical = ['deleted', 'cdc_op', 'commit_lsn', 'change_lsn', 'event_serial_no', 'source_committed_at',
+                         'kafka_topic', 'kafka_partition', 'kafka_offset', 'ingested_at'] -%}
+    {%- set latest_first -%}
+        commit_lsn collate "C" desc,
+        change_lsn collate "C" desc nulls last,
+        event_serial_no desc nulls last,
+        kafka_partition,
+        kafka_offset
+    {%- endset %}
 
 with changes as (
     select
@@ -39,41 +54,67 @@ with changes as (
         kafka_offset,
         ingested_at
     from {{ bronze_relation }}
+    {%- if is_incremental() %}
+    where ingested_at > (select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }})
+    {%- endif %}
 ),
 
 keyed as (
     select
-        {%- for column in key_columns %}
+        {%- for column in contract if column.name in keys %}
         {{ debezium_decode('row_image', column) }} as {{ column.name }},
         {%- endfor %}
         changes.*
     from changes
 ),
 
-latest as (
-    select distinct on ({{ key_columns | map(attribute='name') | join(', ') }}) *
+latest_new as (
+    select distinct on ({{ key_list }}) *
     from keyed
-    order by
-        {{ key_columns | map(attribute='name') | join(', ') }},
-        commit_lsn collate "C" desc,
-        change_lsn collate "C" desc nulls last,
-        event_serial_no desc nulls last,
-        kafka_offset desc
+    order by {{ key_list }}, {{ latest_first }}
+),
+
+decoded as (
+    select
+        {%- for column in contract %}
+        {% if column.name in keys %}{{ column.name }}{% else %}{{ debezium_decode('row_image', column) }} as {{ column.name }}{% endif %},
+        {%- endfor %}
+        cdc_op = 'd' as deleted,
+        {{ technical[1:] | join(', ') }}
+    from latest_new
+)
+
+{%- if is_incremental() %},
+
+candidates as (
+    select decoded.*, true as is_new from decoded
+    union all
+    select
+        {%- for column in contract %}
+        current_state.{{ column.name }},
+        {%- endfor %}
+        {% for name in technical %}current_state.{{ name }}, {% endfor %}false as is_new
+    from {{ this }} as current_state
+    where ({{ key_list }}) in (select {{ key_list }} from decoded)
+),
+
+winners as (
+    select distinct on ({{ key_list }}) *
+    from candidates
+    order by {{ key_list }}, {{ latest_first }}
 )
 
 select
     {%- for column in contract %}
-    {% if column in key_columns %}{{ column.name }}{% else %}{{ debezium_decode('row_image', column) }} as {{ column.name }}{% endif %},
+    {{ column.name }},
     {%- endfor %}
-    cdc_op = 'd' as deleted,
-    cdc_op,
-    commit_lsn,
-    change_lsn,
-    event_serial_no,
-    source_committed_at,
-    kafka_topic,
-    kafka_partition,
-    kafka_offset,
-    ingested_at
-from latest
+    {{ technical | join(', ') }},
+    now() as staged_at
+from winners
+where is_new
+{%- else %}
+
+select decoded.*, now() as staged_at
+from decoded
+{%- endif %}
 {%- endmacro %}

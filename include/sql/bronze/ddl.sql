@@ -37,6 +37,16 @@ create table if not exists bronze.quarantine (
     primary key (kafka_topic, kafka_partition, kafka_offset)
 );
 
+-- name: create_run_metrics
+-- Figures measured at the end of each DAG run; checks compare a run with the one before.
+create table if not exists bronze.run_metrics (
+    measured_at  timestamptz not null default now(),
+    dag_run_id   text        not null,
+    metric       text        not null,
+    value        numeric     not null,
+    primary key (dag_run_id, metric)
+);
+
 -- name: create_cdc_table
 -- Raw Debezium envelopes, one row per Kafka record, deduplicated on its position in Kafka.
 create table if not exists {table} (

@@ -1,3 +1,5 @@
--- The mart has one row per product.
-select count(*) = count(distinct product_id) as dim_product_has_no_duplicate_product_id
-from marts.dim_product
+-- Both marts hold one row per product.
+select
+    (select count(*) = count(distinct product_id) from marts.dim_product) as dim_product_has_unique_product_id,
+    (select count(*) = count(distinct product_id) from marts.dim_product_search)
+        as dim_product_search_has_unique_product_id

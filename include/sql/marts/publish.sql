@@ -1,2 +1,4 @@
--- name: dim_product_rows
-select count(*) from marts.dim_product;
+-- name: mart_rows
+select 'marts.dim_product', count(*) from marts.dim_product
+union all
+select 'marts.dim_product_search', count(*) from marts.dim_product_search;

@@ -1,0 +1,50 @@
+"""The warehouse checks that end every run, as common.sql operators over include/sql/checks/*.sql.
+
+Each check is one query whose columns are booleans named after the rule they test; the operator fails
+the task on any false one, and the task log shows the query and the row. Thresholds come from
+Settings (validated numbers); supplier names are bound as query parameters, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator, SQLExecuteQueryOperator
+
+from include.cdc.settings import Settings
+
+
+def _check(settings: Settings, name: str, bind: dict | None = None, **params) -> SQLCheckOperator:
+    return SQLCheckOperator(
+        task_id=f"check_{name}",
+        conn_id=settings.warehouse_conn_id,
+        sql=f"checks/{name}.sql",
+        params=params,
+        parameters=bind,
+    )
+
+
+def sql_checks(settings: Settings) -> list[SQLCheckOperator]:
+    tables = [[t.bronze_table, t.staging_model] for t in settings.contract]
+    return [
+        _check(settings, "layers_consistent", tables=tables),
+        _check(settings, "no_duplicate_products"),
+        _check(settings, "bronze_is_fresh", tables=tables, max_age_hours=settings.freshness_max_age_hours),
+        _check(settings, "multilingual_coverage", min_share=settings.min_multilingual_share),
+        _check(
+            settings,
+            "supplier_concentration",
+            bind={"allowed_suppliers": list(settings.dominant_suppliers)},
+            max_share=settings.max_supplier_share,
+        ),
+        _check(settings, "for_sale_share_stable", max_shift=settings.max_for_sale_shift),
+    ]
+
+
+def record_run_metrics(settings: Settings) -> SQLExecuteQueryOperator:
+    """Figures of this run for the next run's comparisons; measured even when a check failed."""
+    return SQLExecuteQueryOperator(
+        task_id="record_run_metrics",
+        conn_id=settings.warehouse_conn_id,
+        sql="monitoring/record_run_metrics.sql",
+        parameters={"run_id": "{{ run_id }}"},
+        trigger_rule="all_done",
+    )

@@ -1,0 +1,99 @@
+"""Health check of the warehouse: PASS, WARN or FAIL for every bronze table, staging model and mart.
+
+    python -m include.cdc.health [--conn-id cord_warehouse]
+
+A relation that is missing FAILs, one that exists but is empty WARNs, one with rows PASSes. A missing
+or unreachable warehouse connection FAILs with the reason. The exit status is 1 when anything FAILed,
+so the command can gate a deployment or page someone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from include.cdc.settings import Settings
+from include.cdc.sqlfiles import statement
+from include.cdc.warehouse import WarehouseError, WarehouseTarget, explain
+
+MARTS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "marts"
+HEALTH = "health/health.sql"
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str  # PASS, WARN or FAIL
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status:4}  {self.subject:36} {self.detail}"
+
+
+def relations(settings: Settings) -> list[tuple[str, str]]:
+    """(layer, schema.table) for every relation the pipeline builds, bronze to marts."""
+    found = [("bronze", f"bronze.{t.bronze_table}") for t in settings.contract]
+    found += [("staging", f"staging.{t.staging_model}") for t in settings.contract]
+    found += [("marts", f"marts.{path.stem}") for path in sorted(MARTS_DIR.glob("*.sql"))]
+    return found
+
+
+def inspect(conn: psycopg.Connection, settings: Settings) -> list[Finding]:
+    findings = []
+    for layer, relation in relations(settings):
+        exists = conn.execute(statement(HEALTH, "exists"), {"relation": relation}).fetchone()[0]
+        if not exists:
+            findings.append(Finding("FAIL", relation, f"missing: the {layer} layer has not been built"))
+            continue
+        rows = conn.execute(statement(HEALTH, "row_count", relation=relation)).fetchone()[0]
+        if rows == 0:
+            findings.append(Finding("WARN", relation, "exists but holds no rows"))
+        else:
+            findings.append(Finding("PASS", relation, f"{rows} rows"))
+    return findings
+
+
+def check(conn_id: str, settings: Settings) -> list[Finding]:
+    from airflow.sdk import BaseHook
+
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # Airflow raises a different error per secrets backend
+        return [
+            Finding("FAIL", "warehouse connection", f"Airflow connection {conn_id!r} is not defined: {exc}")
+        ]
+    target = WarehouseTarget.from_airflow(connection)
+    try:
+        with target.connect(application_name="product_cdc_health") as conn:
+            return inspect(conn, settings)
+    except WarehouseError as exc:
+        return [Finding("FAIL", "warehouse connection", str(exc))]
+    except psycopg.Error as exc:
+        return [Finding("FAIL", "warehouse", f"{target.where}: {explain(exc)}")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="python -m include.cdc.health", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--conn-id", default=settings.warehouse_conn_id, help="Airflow connection of the warehouse"
+    )
+    args = parser.parse_args(argv)
+    findings = check(args.conn_id, settings)
+    for finding in findings:
+        print(finding)
+    failed = sum(f.status == "FAIL" for f in findings)
+    warned = sum(f.status == "WARN" for f in findings)
+    print(
+        f"\n{'FAIL' if failed else 'WARN' if warned else 'PASS'}: {failed} failed, {warned} warnings, "
+        f"{len(findings) - failed - warned} passed"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

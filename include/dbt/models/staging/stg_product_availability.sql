@@ -1,0 +1,1 @@
+{{ cdc_latest_state(source('bronze', 'product_availability_cdc')) }}

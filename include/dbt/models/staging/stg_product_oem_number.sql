@@ -1,0 +1,1 @@
+{{ cdc_latest_state(source('bronze', 'product_oem_number_cdc')) }}
