@@ -395,10 +395,16 @@ class ChangeEventGenerator:
             yield self._emit(table, "r", None, row, {**source, "snapshot": flag})
 
     def messages(self) -> Iterator[Message]:
-        """Every message of every topic, in the order the connector commits them (tombstones included)."""
+        """Every message of every topic, in the order the connector writes them (tombstones included)."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Message]]:
+        """The messages in groups after each of which ``state`` is the source's state: the snapshot,
+        then each change (with its cascade) and each connector restart's re-emitted events."""
         o = self.options
         self._step = o.period / max(1, o.events)
-        yield from self._snapshot()
+        yield list(self._snapshot())
         snapshot = self._envelopes
         budget = o.events - snapshot
         if budget < 0:
@@ -449,19 +455,18 @@ class ChangeEventGenerator:
                 out = self._single_change(commit)
                 if self.rng.random() >= o.transaction_share or self._changes >= TRANSACTION_SPAN - 3:
                     commit = None
-            for message in out:
-                yield message
-                if message.value is not None:
-                    recent.append(message)
+            yield out
+            recent.extend(m for m in out if m.value is not None)
             while restart_points and self._envelopes >= restart_points[0] - o.restart_replay:
                 # A connector restart: the events since its last committed source offset come again.
                 restart_points.popleft()
-                for message in list(recent):
+                replayed = list(recent)
+                for message in replayed:
                     table = next(n for n, e in self.encoders.items() if e.topic == message.topic)
                     self.counts[table].envelopes += 1
                     self.counts[table].reemitted += 1
                     self._envelopes += 1
-                    yield message
+                yield replayed
 
     def _reemitted_total(self) -> int:
         return sum(c.reemitted for c in self.counts.values())

@@ -75,6 +75,10 @@ class Corner:
         with self.connect() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def execute(self, sql: str, *params) -> None:
+        with self.connect() as conn:
+            conn.execute(sql, params)
+
     def scalar(self, sql: str, *params):
         return next(iter(self.query(sql, *params)[0].values()))
 

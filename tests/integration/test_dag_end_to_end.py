@@ -1,13 +1,26 @@
-"""The whole DAG, run with dag.test() on the local stack: marts equal the generator's final state."""
+"""The whole DAG, run with dag.test() on the local stack.
+
+Every staging model and both marts equal the generator's true final state, row for row; an incremental
+run after new events rewrites exactly the rows those events affect; a full refresh gives the same
+warehouse as the incremental runs did.
+"""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
+from include.cdc.contract import load_contract
+from include.cdc.sqlfiles import SQL_DIR
 
 pytestmark = pytest.mark.integration
+
+MARTS = ("marts.dim_product", "marts.dim_product_search")
+WRITTEN_AT = {"staged_at", "refreshed_at", "ingested_at"}  # when a row was written, not what it says
 
 
 @pytest.fixture
@@ -18,51 +31,132 @@ def dag(stack, corner, monkeypatch):
     return load_dag()
 
 
-def test_dag_run_builds_marts_equal_to_the_source_then_follows_new_events(dag, corner):
-    generator = corner.generator(products=40, events=6000, restart_every=2000, pk_change_share=0.005)
-    messages = list(generator.messages())
-    from devstack.dag_runner import run_dag
-
-    # Events up to some point: the source as it was then is what the first run must show.
-    cut = 4000
-    early = corner.generator(products=40, events=6000, restart_every=2000, pk_change_share=0.005)
-    early_messages = []
-    for message in early.messages():
-        early_messages.append(message)
-        if len(early_messages) == cut:
+def produce_until(corner, generator, batches, count: int) -> list:
+    """Produce whole batches until at least ``count`` messages went out; the generator's state then
+    is the source's state at that point."""
+    sent = []
+    for batch in batches:
+        sent += batch
+        if len(sent) >= count:
             break
-    assert early_messages == messages[:cut]
-    corner.produce(messages[:cut])
+    corner.produce(sent)
+    return sent
 
-    first = run_dag(dag)
-    assert first.succeeded, first.failed_tasks()
-    assert set(first.task_states) == set(dag.task_ids)
-    assert staging_mismatches(corner.query, early) == []
-    assert mart_mismatches(corner.query, early) == []
 
-    corner.produce(messages[cut:])
-    second = run_dag(dag)
+def snapshot(corner, relation: str, key: str) -> dict:
+    return {row[key]: row for row in corner.query(f"select * from {relation}")}
 
-    assert second.succeeded, second.failed_tasks()
+
+def without(row: dict, columns: set[str]) -> dict:
+    return {k: v for k, v in row.items() if k not in columns}
+
+
+def keys_in(messages, seen_before: set[int]) -> dict[str, set]:
+    """Per topic, the primary keys of the change events among ``messages`` (not re-emitted copies)."""
+    found: dict[str, set] = {}
+    for message in messages:
+        if message.value is None or id(message) in seen_before:
+            continue
+        key = json.loads(message.key)
+        key = key.get("payload", key)
+        found.setdefault(message.topic, set()).add(tuple(key.values()))
+    return found
+
+
+def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag, corner):
+    generator = corner.generator(products=40, events=6000, restart_every=2000, pk_change_share=0.004)
+    batches = generator.batches()
+    first = produce_until(corner, generator, batches, 4000)
+
+    run = run_dag(dag)
+    assert run.succeeded, run.failed_tasks()
+    assert set(run.task_states) == set(dag.task_ids)
     assert staging_mismatches(corner.query, generator) == []
     assert mart_mismatches(corner.query, generator) == []
-    assert corner.scalar("select count(*) from marts.dim_product") == 40
-    assert corner.scalar("select count(*) from bronze.product_cdc") == generator.counts.envelopes
+
+    before = {
+        t.staging_model: snapshot(corner, f"staging.{t.staging_model}", t.primary_key[0])
+        for t in load_contract()
+    }
+    marts_before = {m: snapshot(corner, m, "product_id") for m in MARTS}
+    second = [m for batch in batches for m in batch]
+    corner.produce(second)
+
+    run = run_dag(dag)
+
+    assert run.succeeded, run.failed_tasks()
+    assert staging_mismatches(corner.query, generator) == []
+    assert mart_mismatches(corner.query, generator) == []
+    assert corner.bronze_rows() == generator.total.envelopes
+
+    # Staging: exactly the keys with new events were rewritten; every other row is untouched.
+    touched = keys_in(second, {id(m) for m in first})
+    staged = {}
+    for table in load_contract():
+        after = snapshot(corner, f"staging.{table.staging_model}", table.primary_key[0])
+        old = before[table.staging_model]
+        staged[table.table] = {
+            k for k, row in after.items() if k not in old or row["staged_at"] != old[k]["staged_at"]
+        }
+        assert staged[table.table] == {k[0] for k in touched.get(corner.settings.topic(table), set())}, (
+            table.table
+        )
+        assert all(after[k] == old[k] for k in old.keys() - staged[table.table])
+
+    # Marts: only products whose own row, stock, OEM numbers, links or analogues changed are rewritten.
+    links = {
+        row["analogue_link_id"]: row for row in corner.query("select * from staging.stg_product_analogue")
+    }
+    affected = {
+        "marts.dim_product": staged["Product"],
+        "marts.dim_product_search": staged["Product"]
+        | {
+            r["product_id"]
+            for r in corner.query("select product_id, availability_id from staging.stg_product_availability")
+            if r["availability_id"] in staged["ProductAvailability"]
+        }
+        | {
+            r["product_id"]
+            for r in corner.query("select product_id, oem_number_id from staging.stg_product_oem_number")
+            if r["oem_number_id"] in staged["ProductOEMNumber"]
+        }
+        | {links[k]["product_id"] for k in staged["ProductAnalogue"]}
+        | {link["product_id"] for link in links.values() if link["analogue_product_id"] in staged["Product"]},
+    }
+    for mart in MARTS:
+        after = snapshot(corner, mart, "product_id")
+        rewritten = {
+            k
+            for k, row in after.items()
+            if k not in marts_before[mart] or row["refreshed_at"] != marts_before[mart][k]["refreshed_at"]
+        }
+        removed = marts_before[mart].keys() - after.keys()
+        assert rewritten | removed <= affected[mart], mart
+        assert rewritten == affected[mart] & after.keys(), mart
+        assert all(after[k] == marts_before[mart][k] for k in after.keys() - rewritten)
 
 
-def test_full_refresh_run_gives_the_same_marts(dag, corner):
-    generator = corner.generator(products=25, events=2500)
-    corner.produce(list(generator.messages()))
-    from devstack.dag_runner import run_dag
-
+def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
+    generator = corner.generator(products=25, events=3000, restart_every=700)
+    batches = generator.batches()
+    produce_until(corner, generator, batches, 1500)
     assert run_dag(dag).succeeded
-    before = corner.query("select * from marts.dim_product order by product_id")
+    corner.produce([m for batch in batches for m in batch])
+    assert run_dag(dag).succeeded
+    relations = [(f"staging.{t.staging_model}", t.primary_key[0]) for t in load_contract()]
+    relations += [(m, "product_id") for m in MARTS]
+    incremental = {
+        r: {k: without(v, WRITTEN_AT) for k, v in snapshot(corner, r, key).items()} for r, key in relations
+    }
 
     refreshed = run_dag(dag, {"full_refresh": True})
 
     assert refreshed.succeeded, refreshed.failed_tasks()
     assert refreshed.task_states["drain_kafka"] == "skipped"
     assert refreshed.task_states["commit_offsets"] == "skipped"
-    after = corner.query("select * from marts.dim_product order by product_id")
-    strip = [{k: v for k, v in row.items() if k != "ingested_at"} for row in before]
-    assert [{k: v for k, v in row.items() if k != "ingested_at"} for row in after] == strip
+    for relation, key in relations:
+        rebuilt = {k: without(v, WRITTEN_AT) for k, v in snapshot(corner, relation, key).items()}
+        assert rebuilt == incremental[relation], relation
+    assert mart_mismatches(corner.query, generator) == []
+    for path in sorted((SQL_DIR / "analytics").glob("*.sql")):  # the runbook's queries run on the result
+        assert corner.query(path.read_text()), path.name

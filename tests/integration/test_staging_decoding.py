@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 from include.cdc import tasks
+from tests.integration.warehouse import dbt
 
 pytestmark = pytest.mark.integration
-
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "include" / "dbt"
 
 
 def source(commit: str, change: str | None, serial: int | None) -> dict:
@@ -157,32 +154,7 @@ def staging(corner, tmp_path, monkeypatch):
                 "cdc_payload, batch_file) values (%s, 0, %s, %s::jsonb, %s::jsonb, 'hand-made')",
                 (corner.topic, offset, json.dumps({"ID": key}), json.dumps(payload)),
             )
-    c = corner.stack.connections()["cord_warehouse"]
-    for name, value in {
-        "HOST": c["host"],
-        "PORT": str(c["port"]),
-        "USER": c["login"],
-        "PASSWORD": c["password"],
-        "DB": corner.database,
-    }.items():
-        monkeypatch.setenv(f"CORD_WAREHOUSE_{name}", value)
-    result = dbtRunner().invoke(
-        [
-            "run",
-            "--select",
-            "stg_product",
-            "--project-dir",
-            str(DBT_PROJECT),
-            "--profiles-dir",
-            str(DBT_PROJECT),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
-            "--quiet",
-        ]
-    )
-    assert result.success, result.exception
+    dbt(corner, monkeypatch, tmp_path, "run", "--select", "stg_product")
     return {row["product_id"]: row for row in corner.query("select * from staging.stg_product")}
 
 

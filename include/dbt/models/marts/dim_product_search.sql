@@ -9,6 +9,7 @@
   never count.
 #}
 {{ config(unique_key='product_id') }}
+-- depends_on: {{ ref('stg_product') }}
 
 {%- set since -%}
     (select coalesce(max(refreshed_at), '-infinity'::timestamptz) from {{ this }})

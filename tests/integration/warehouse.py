@@ -1,0 +1,46 @@
+"""Build a test's warehouse without Airflow's scheduler loop: the DAG's ingest tasks, then dbt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+
+from include.cdc import tasks
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "include" / "dbt"
+RUN = {"full_refresh": False, "max_events": 0}
+
+
+def ingest() -> dict:
+    drained = tasks.drain_kafka.function(params=RUN)
+    tasks.commit_offsets.function(drained)
+    return tasks.load_bronze.function(params=RUN)
+
+
+def dbt(corner, monkeypatch, tmp_path: Path, *args: str) -> None:
+    """Run dbt on the test's database, with the project's own profile (profiles.yml reads the env)."""
+    c = corner.stack.connections()["cord_warehouse"]
+    for name, value in {
+        "HOST": c["host"],
+        "PORT": str(c["port"]),
+        "USER": c["login"],
+        "PASSWORD": c["password"],
+        "DB": corner.database,
+    }.items():
+        monkeypatch.setenv(f"CORD_WAREHOUSE_{name}", value)
+    result = dbtRunner().invoke(
+        [
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT),
+            "--profiles-dir",
+            str(DBT_PROJECT),
+            "--target-path",
+            str(tmp_path / "target"),
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--quiet",
+        ]
+    )
+    assert result.success, result.exception or result.result
