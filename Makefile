@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml
 
-.PHONY: install manifest demo test lint stack-up stack-down airflow clean
+.PHONY: install manifest demo test lint stack-up stack-down airflow health clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ stack-down: $(INSTALLED)
 airflow: $(MANIFEST)
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack airflow
+
+# PASS/WARN/FAIL per bronze table, staging model and mart of the local stack's warehouse.
+health: $(INSTALLED)
+	eval "$$($(BIN)/python -m devstack env)" && $(BIN)/python -m include.cdc.health
 
 clean:
 	-$(BIN)/python -m devstack reset
