@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="start the stack, feed events, run the DAG once, print layer counts"
     )
+    demo.add_argument(
+        "--compare-refresh",
+        action="store_true",
+        help="also time an incremental run (1%% new events) and a full refresh",
+    )
     for command in (feed, demo):
         command.add_argument("--products", type=int, default=115, help="rows active at the end")
         command.add_argument("--events", type=int, default=31_970, help="change events in all")
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from devstack.demo import run_demo
 
-            return run_demo(stack, args.products, args.events, args.seed)
+            return run_demo(stack, args.products, args.events, args.seed, args.compare_refresh)
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ class RunOutcome:
     run_id: str
     state: str
     task_states: dict[str, str]
+    task_seconds: dict[str, float]
 
     @property
     def succeeded(self) -> bool:
@@ -54,8 +55,13 @@ def _latest_test_run_id(dag_id: str) -> str:
 def outcome(dag_id: str, run_id: str) -> RunOutcome:
     with create_session() as session:
         run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-        states = {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)}
-        return RunOutcome(run_id, str(run.state), states)
+        instances = run.get_task_instances(session=session)
+        return RunOutcome(
+            run_id,
+            str(run.state),
+            {ti.task_id: str(ti.state) for ti in instances},
+            {ti.task_id: ti.duration or 0.0 for ti in instances},
+        )
 
 
 def _complete_run(dag_id: str, run_id: str) -> None:

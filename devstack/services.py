@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,24 +79,29 @@ class Secrets:
     s3_secret_key: str
     smtp_user: str
     smtp_password: str
+    fernet_key: str
 
     @classmethod
     def load_or_create(cls, stack_dir: Path = STACK_DIR) -> Secrets:
+        from cryptography.fernet import Fernet
+
         path = stack_dir / "secrets.json"
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        stack_dir.mkdir(parents=True, exist_ok=True)
-        created = cls(
-            warehouse_password=secrets.token_urlsafe(18),
-            airflow_db_password=secrets.token_urlsafe(18),
-            s3_access_key="cord" + secrets.token_hex(8),
-            s3_secret_key=secrets.token_urlsafe(24),
-            smtp_user="airflow-alerts",
-            smtp_password=secrets.token_urlsafe(12),
-        )
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(asdict(created)))
-        return created
+        fresh = {
+            "warehouse_password": secrets.token_urlsafe(18),
+            "airflow_db_password": secrets.token_urlsafe(18),
+            "s3_access_key": "cord" + secrets.token_hex(8),
+            "s3_secret_key": secrets.token_urlsafe(24),
+            "smtp_user": "airflow-alerts",
+            "smtp_password": secrets.token_urlsafe(12),
+            # Every Airflow process must share it: the scheduler encrypts what the triggerer decrypts.
+            "fernet_key": Fernet.generate_key().decode(),
+        }
+        known = json.loads(path.read_text()) if path.exists() else {}
+        if known.keys() != fresh.keys():
+            stack_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({**fresh, **known}))  # keep what a running stack already uses
+        return cls(**{**fresh, **known})
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -672,6 +677,7 @@ class Stack:
                 f"postgresql+psycopg2://{AIRFLOW_ROLE}:{self.secrets.airflow_db_password}"
                 f"@{HOST}:{self.ports.postgres}/{AIRFLOW_DB}"
             ),
+            "AIRFLOW__CORE__FERNET_KEY": self.secrets.fernet_key,
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "PYTHONPATH": str(REPO),

@@ -40,11 +40,12 @@ def sql_checks(settings: Settings) -> list[SQLCheckOperator]:
 
 
 def record_run_metrics(settings: Settings) -> SQLExecuteQueryOperator:
-    """Figures of this run for the next run's comparisons; measured even when a check failed."""
+    """Figures of this run for the next run's comparisons; measured once the checks ran, even when one
+    failed (not when they never ran because the marts were not built)."""
     return SQLExecuteQueryOperator(
         task_id="record_run_metrics",
         conn_id=settings.warehouse_conn_id,
         sql="monitoring/record_run_metrics.sql",
         parameters={"run_id": "{{ run_id }}"},
-        trigger_rule="all_done",
+        trigger_rule="all_done_min_one_success",
     )

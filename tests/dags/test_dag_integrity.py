@@ -111,7 +111,7 @@ def test_stages_in_order(dag):
 def test_run_metrics_are_recorded_even_when_a_check_fails(dag):
     task = dag.task_dict["record_run_metrics"]
     assert task.upstream_task_ids == CHECKS
-    assert task.trigger_rule == "all_done"
+    assert task.trigger_rule == "all_done_min_one_success"
 
 
 def test_schedule_and_run_policy(dag):
