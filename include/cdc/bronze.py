@@ -21,6 +21,7 @@ import psycopg
 
 from include.cdc.contract import SourceTable
 from include.cdc.debezium import NotAnEnvelope, parse_change_event
+from include.cdc.faults import crash_point
 from include.cdc.landing import ObjectKey, decode_record, partition_prefix, read_lines, topic_prefix
 from include.cdc.sqlfiles import statement
 from include.cdc.storage import ObjectStore
@@ -35,6 +36,10 @@ PREFETCH = 3  # objects downloaded and parsed ahead of the one being copied
 
 class LoadInProgress(RuntimeError):
     """Another bronze load holds the lock."""
+
+
+class TooManyQuarantined(RuntimeError):
+    """More records were quarantined in one run than the configured limit (the rest is loaded)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class _Quarantined:
 class _PreparedObject:
     key: ObjectKey
     key_text: str
-    copy_data: bytes
+    rows: list[bytes]  # COPY lines, one per change event
     counts: Counts
     quarantined: list[_Quarantined]
 
@@ -111,7 +116,6 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObje
     counts = Counts(objects=1)
     rows: list[str] = []
     quarantined: list[_Quarantined] = []
-    schema, table = target.table.schema, target.table.table
     for line in read_lines(body):
         counts.records += 1
         record = decode_record(line)
@@ -123,16 +127,21 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObje
                 raise NotAnEnvelope("value is not valid UTF-8")
             if "\\u0000" in record.value or (record.key and "\\u0000" in record.key):
                 raise NotAnEnvelope("contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store")
-            event = parse_change_event(record.key, record.value, schema, table)
+            event = parse_change_event(record.key, record.value, target.table)
         except NotAnEnvelope as exc:
             quarantined.append(_Quarantined(record.offset, str(exc), record.raw_value()))
             continue
         timestamp = str(record.timestamp_ms) if record.timestamp_ms is not None else "\\N"
-        rows.append(
-            f"{record.offset}\t{timestamp}\t{_copy_field(event.key_json)}\t{_copy_field(event.envelope_json)}\n"
-        )
+        key_field, value_field = _copy_field(event.key_json), _copy_field(event.envelope_json)
+        row = f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}\n"
+        try:
+            rows.append(row.encode("utf-8"))
+        except UnicodeEncodeError:  # an unpaired surrogate escape, decoded by Python's JSON parser
+            quarantined.append(
+                _Quarantined(record.offset, "contains an unpaired UTF-16 surrogate", record.raw_value())
+            )
     counts.quarantined = len(quarantined)
-    return _PreparedObject(parsed_key, key, "".join(rows).encode("utf-8"), counts, quarantined)
+    return _PreparedObject(parsed_key, key, rows, counts, quarantined)
 
 
 def quarantine_key(target: BronzeTarget, partition: int, offset: int) -> str:
@@ -223,17 +232,20 @@ class BronzeLoader:
                 keys.append(key)
         return keys
 
+    def _put_quarantined(self, target: BronzeTarget, prepared: _PreparedObject, bad: _Quarantined) -> None:
+        self.store.put(
+            quarantine_key(target, prepared.key.partition, bad.offset),
+            bad.raw,
+            metadata={
+                "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
+                "batch-file": prepared.key_text,
+            },
+        )
+
     def _prepare(self, target: BronzeTarget, key: str) -> _PreparedObject:
         prepared = prepare_object(key, self.store.get(key), target)
         for bad in prepared.quarantined:
-            self.store.put(
-                quarantine_key(target, prepared.key.partition, bad.offset),
-                bad.raw,
-                metadata={
-                    "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
-                    "batch-file": key,
-                },
-            )
+            self._put_quarantined(target, prepared, bad)
         return prepared
 
     def _load_prepared(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
@@ -242,13 +254,14 @@ class BronzeLoader:
         params = {"topic": target.topic, "partition": key.partition, "object_key": prepared.key_text}
         with self.conn.transaction():
             copied = 0
-            if prepared.copy_data:
+            if prepared.rows:
                 with self.conn.cursor() as cursor:
                     with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
-                        copy.write(prepared.copy_data)
+                        copy.write(b"".join(prepared.rows))
                     copied = cursor.rowcount
                     cursor.execute(statement(LOAD, "insert_incoming", table=target.bronze_table), params)
                     counts.rows_loaded = cursor.rowcount
+                    crash_point("bronze.rows_inserted")
             counts.duplicates_skipped = copied - counts.rows_loaded
             for bad in prepared.quarantined:
                 self._run(
@@ -261,6 +274,7 @@ class BronzeLoader:
                         "quarantine_key": quarantine_key(target, key.partition, bad.offset),
                     },
                 )
+            ledger = ("records", "rows_loaded", "duplicates_skipped", "tombstones", "quarantined")
             self._run(
                 LOAD,
                 "record_load",
@@ -269,31 +283,51 @@ class BronzeLoader:
                     "bronze_table": target.bronze_table,
                     "first_offset": key.first_offset,
                     "last_offset": key.last_offset,
-                    **{
-                        name: getattr(counts, name)
-                        for name in (
-                            "records",
-                            "rows_loaded",
-                            "duplicates_skipped",
-                            "tombstones",
-                            "quarantined",
-                        )
-                    },
+                    **{name: getattr(counts, name) for name in ledger},
                 },
             )
         return counts
+
+    def _refused_rows(self, prepared: _PreparedObject) -> dict[int, str]:
+        """Rows PostgreSQL refuses although Python's JSON parser took them, by offset, with its reason."""
+        refused = {}
+        with self.conn.transaction(force_rollback=True), self.conn.cursor() as cursor:
+            for row in prepared.rows:
+                try:
+                    with self.conn.transaction(), cursor.copy(statement(LOAD, "copy_incoming")) as copy:
+                        copy.write(row)
+                except psycopg.errors.DataError as exc:
+                    refused[int(row.split(b"\t", 1)[0])] = (
+                        f"PostgreSQL refuses it: {str(exc).splitlines()[0]}"
+                    )
+        return refused
+
+    def _quarantine_refused(self, target: BronzeTarget, prepared: _PreparedObject) -> None:
+        refused = self._refused_rows(prepared)
+        records = {r.offset: r for r in map(decode_record, read_lines(self.store.get(prepared.key_text)))}
+        for offset, reason in refused.items():
+            bad = _Quarantined(offset, reason, records[offset].raw_value())
+            self._put_quarantined(target, prepared, bad)
+            prepared.quarantined.append(bad)
+        prepared.rows = [r for r in prepared.rows if int(r.split(b"\t", 1)[0]) not in refused]
+        prepared.counts.quarantined = len(prepared.quarantined)
 
     def load_target(self, target: BronzeTarget) -> Counts:
         total = Counts()
         keys = self.pending_keys(target)
         for prepared in _prefetched(keys, lambda key: self._prepare(target, key)):
             try:
-                counts = self._load_prepared(target, prepared)
+                try:
+                    counts = self._load_prepared(target, prepared)
+                except psycopg.errors.DataError:
+                    self._quarantine_refused(target, prepared)
+                    counts = self._load_prepared(target, prepared)
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise WarehouseError(
                     f"Cannot load {target.bronze_table} ({self.where}): {explain(exc)}"
                 ) from exc
             total.add(counts)
+            crash_point("bronze.object_loaded")
             log.info(
                 "%s: %d records -> %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
                 prepared.key_text,
@@ -312,6 +346,7 @@ def load_bronze(
     targets: list[BronzeTarget],
     where: str,
     full_refresh: bool = False,
+    max_quarantined: int | None = None,
 ) -> LoadSummary:
     """Create bronze when missing, then load every landed object not loaded yet (all on full refresh)."""
     loader = BronzeLoader(conn, store, where)
@@ -329,9 +364,26 @@ def load_bronze(
             if full_refresh:
                 log.info("full refresh: emptying %s and replaying the archive", target.bronze_table)
                 loader.reset(target)
-            summary.tables[target.bronze_table] = loader.load_target(target)
+            counts = summary.tables[target.bronze_table] = loader.load_target(target)
+            log.info(
+                "%s: %d objects, %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
+                target.bronze_table,
+                counts.objects,
+                counts.rows_loaded,
+                counts.duplicates_skipped,
+                counts.tombstones,
+                counts.quarantined,
+            )
     finally:
         if not conn.closed and not conn.broken:
             conn.rollback()
             loader.unlock()
+    quarantined = summary.total.quarantined
+    if max_quarantined is not None and quarantined > max_quarantined:
+        raise TooManyQuarantined(
+            f"{quarantined} records were quarantined in this run, more than the limit of {max_quarantined} "
+            f"(PRODUCT_CDC_MAX_QUARANTINED_PER_RUN). Everything else is loaded. The reasons are in "
+            f"bronze.quarantine and the bytes under the quarantine prefix of the bucket: fix the producer or "
+            f"the contract, then rerun (a full_refresh run replays the archive)."
+        )
     return summary

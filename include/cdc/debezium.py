@@ -11,6 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
+
+from include.cdc.contract import (
+    DECIMAL_TYPES,
+    FLOAT_TYPES,
+    INTEGER_TYPES,
+    STRING_TYPES,
+    Column,
+    SourceTable,
+)
 
 OPS = frozenset({"c", "u", "d", "r"})
 _COMPACT = {"ensure_ascii": False, "separators": (",", ":")}
@@ -54,8 +64,9 @@ def parse_key(key: str | None) -> str:
     return json.dumps(document, **_COMPACT) if wrapped else key
 
 
-def parse_envelope(value: str, schema: str, table: str) -> str:
+def parse_envelope(value: str, table: SourceTable) -> str:
     """Return the envelope as JSON text; raise NotAnEnvelope with the reason when it is not one."""
+    schema, table_name = table.schema, table.table
     document, wrapped = _unwrap(_loads(value, "value"))
     if not isinstance(document, dict):
         raise NotAnEnvelope(f"value is JSON but not a Debezium envelope (a {type(document).__name__})")
@@ -67,17 +78,55 @@ def parse_envelope(value: str, schema: str, table: str) -> str:
     source = document.get("source")
     if not isinstance(source, dict):
         raise NotAnEnvelope("envelope has no 'source' block")
-    if source.get("table") != table or source.get("schema", schema) != schema:
+    if source.get("table") != table_name or source.get("schema", schema) != schema:
         raise NotAnEnvelope(
-            f"envelope for {source.get('schema')}.{source.get('table')} on the topic of {schema}.{table}"
+            f"envelope for {source.get('schema')}.{source.get('table')} on the topic of {schema}.{table_name}"
         )
     if not isinstance(source.get("commit_lsn"), str):
         raise NotAnEnvelope("envelope has no source.commit_lsn, so it cannot be ordered")
     image = "before" if op == "d" else "after"
     if not isinstance(document.get(image), dict):
         raise NotAnEnvelope(f"op {op!r} envelope without its '{image}' row image")
+    _check_types(document[image], table)
     return json.dumps(document, **_COMPACT) if wrapped else value
 
 
-def parse_change_event(key: str | None, value: str, schema: str, table: str) -> ChangeEvent:
-    return ChangeEvent(parse_key(key), parse_envelope(value, schema, table))
+def parse_change_event(key: str | None, value: str, table: SourceTable) -> ChangeEvent:
+    return ChangeEvent(parse_key(key), parse_envelope(value, table))
+
+
+# JSON types Debezium's JsonConverter gives each kind of SQL Server column.
+_JSON_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    **dict.fromkeys(INTEGER_TYPES, ((int,), "an integer")),
+    "bit": ((bool,), "true or false"),
+    **dict.fromkeys(DECIMAL_TYPES, ((str, int, float), "a base64 or decimal string")),
+    **dict.fromkeys(FLOAT_TYPES, ((int, float), "a number")),
+    **dict.fromkeys((*STRING_TYPES, "uniqueidentifier", "datetimeoffset"), ((str,), "a string")),
+    **dict.fromkeys(("date", "datetime", "smalldatetime", "datetime2"), ((int,), "an epoch number")),
+}
+
+
+@cache
+def _expected_types(table: SourceTable) -> dict[str, tuple[tuple[type, ...], str, Column]]:
+    return {c.source_column: (*_JSON_TYPES[c.sqlserver_type.name], c) for c in table.columns}
+
+
+def _check_types(image: dict, table: SourceTable) -> None:
+    """Refuse a row image whose captured columns do not have the JSON type their SQL Server type gives.
+
+    Columns the contract does not know (added at the source) pass: bronze keeps them, staging ignores
+    them until the contract adds them. A type change at the source is caught here, with the column,
+    instead of turning into NULLs or a failed cast in staging.
+    """
+    expected = _expected_types(table)
+    for name, value in image.items():
+        if value is None or name not in expected:
+            continue
+        types, description, column = expected[name]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise NotAnEnvelope(
+                f"column {name} holds {type(value).__name__} {str(value)[:40]!r}, but "
+                f"{table.schema}.{table.table} declares it {column.sqlserver_type.name} ({description}): "
+                f"if the source column's type changed, change it in the contract "
+                f"({table.staging_model}.yml), then run with full_refresh"
+            )

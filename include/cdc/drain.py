@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from include.cdc.faults import crash_point
 from include.cdc.landing import BatchBuffer, ObjectKey, encode_record, keys_from, partition_prefix
 from include.cdc.storage import ObjectStore
 
@@ -79,14 +80,13 @@ class _Window:
     partition: int
     start: int  # first offset to read (the committed offset)
     end: int  # high watermark when the drain started: offsets below it are read
-    limit: int | None  # offsets at or above it are left for the next run (per-run cap)
     batch: BatchBuffer | None = None
     next_offset: int = 0
     reached_end: bool = False
 
     @property
     def done(self) -> bool:
-        return self.reached_end or (self.limit is not None and self.next_offset >= self.limit)
+        return self.reached_end
 
 
 class KafkaDrain:
@@ -177,12 +177,9 @@ class KafkaDrain:
             expected = parsed.last_offset + 1
         return expected
 
-    def _windows(
-        self, topic: str, partitions: list[int], max_events: int, result: DrainResult
-    ) -> list[_Window]:
+    def _windows(self, topic: str, partitions: list[int], result: DrainResult) -> list[_Window]:
         committed = self._committed(topic, partitions)
         windows = []
-        budget = max_events if max_events > 0 else None
         for partition in partitions:
             low, high = self._watermarks(topic, partition)
             offset = committed.get(partition, -1)
@@ -199,12 +196,7 @@ class KafkaDrain:
             else:
                 start = offset
             start = self._recover(topic, partition, start, result)
-            limit = None
-            if budget is not None:
-                take = max(0, min(budget, high - start))
-                budget -= take
-                limit = start + take
-            window = _Window(partition, start, high, limit, next_offset=start)
+            window = _Window(partition, start, high, next_offset=start)
             window.reached_end = start >= high
             result.next_offsets[partition] = start
             windows.append(window)
@@ -218,6 +210,7 @@ class KafkaDrain:
             return
         key = str(ObjectKey(self.prefix, topic, window.partition, batch.first_offset, batch.last_offset))
         self.store.put(key, batch.finish(), metadata={"events": str(batch.count)})
+        crash_point("drain.object_written")
         result.objects.append(
             LandedObject(key, window.partition, batch.first_offset, batch.last_offset, batch.count)
         )
@@ -226,8 +219,10 @@ class KafkaDrain:
 
     def _take(self, topic: str, message, window: _Window, result: DrainResult) -> None:
         offset = message.offset()
-        if offset < window.next_offset or (window.limit is not None and offset >= window.limit):
+        if offset < window.next_offset or self._budget == 0:
             return  # already landed, or beyond this run's cap: the next run reads it
+        if self._budget is not None:
+            self._budget -= 1
         if window.batch is None:
             window.batch = BatchBuffer(window.next_offset, self.gzip_level)
         window.batch.add(
@@ -259,14 +254,16 @@ class KafkaDrain:
         return [m for m in messages if m.error() is None]
 
     def drain(self, topic: str, max_events: int = 0) -> DrainResult:
-        """Land every record of ``topic`` from the committed offsets to the end offsets seen now."""
+        """Land every record of ``topic`` from the committed offsets to the end offsets seen now, or only
+        the first ``max_events`` records read (0: no cap); what is left is read by the next run."""
         result = DrainResult(topic)
+        self._budget = max_events if max_events > 0 else None
         partitions = self._partitions(topic)
         if partitions is None:
             log.warning("topic %s does not exist (yet): nothing to drain", topic)
             result.topic_missing = True
             return result
-        windows = {w.partition: w for w in self._windows(topic, partitions, max_events, result)}
+        windows = {w.partition: w for w in self._windows(topic, partitions, result)}
         active = [w for w in windows.values() if not w.done]
         if not active:
             log.info("%s: nothing new (%d objects recovered)", topic, result.recovered_objects)
@@ -275,7 +272,7 @@ class KafkaDrain:
         self.consumer.assign([TopicPartition(topic, w.partition, w.start) for w in active])
         try:
             last_progress = time.monotonic()
-            while any(not w.done for w in active):
+            while any(not w.done for w in active) and self._budget != 0:
                 messages = self._poll(POLL_SECONDS)
                 for message in messages:
                     self._take(topic, message, windows[message.partition()], result)
@@ -310,6 +307,7 @@ def commit_offsets(
     """Commit the group's offsets for ``topic``: call only once the objects holding them are written."""
     if not next_offsets:
         return []
+    crash_point("commit.before_commit")
     offsets = [TopicPartition(topic, int(p), int(o)) for p, o in sorted(next_offsets.items())]
     try:
         answer = consumer.commit(offsets=offsets, asynchronous=False)

@@ -51,6 +51,7 @@ class Settings:
 
     # Bounds of one run.
     max_events_per_run: int = 0  # 0: no cap
+    max_quarantined_per_run: int = 100  # more quarantined records fail the run (after loading the rest)
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
 
@@ -82,6 +83,8 @@ class Settings:
             raise SettingsError("the raw and quarantine prefixes must differ")
         if not 1 <= self.batch_size <= 1_000_000:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SIZE must be between 1 and 1,000,000")
+        if self.max_quarantined_per_run < 0:
+            raise SettingsError(f"{ENV_PREFIX}MAX_QUARANTINED_PER_RUN must be 0 or positive")
         if self.max_events_per_run < 0:
             raise SettingsError(f"{ENV_PREFIX}MAX_EVENTS_PER_RUN must be 0 (no cap) or positive")
         if not 0 <= self.gzip_level <= 9:

@@ -60,7 +60,15 @@ class ObjectStore:
         """Fail early, with a clear message, when the bucket cannot be reached or does not exist."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "403":
+                # HEAD answers carry no error code: ask again with a request whose answer says why.
+                try:
+                    self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+                except (ClientError, BotoCoreError) as detailed:
+                    raise self._explain(detailed, "reach") from detailed
+            raise self._explain(exc, "reach") from exc
+        except BotoCoreError as exc:
             raise self._explain(exc, "reach") from exc
 
     def put(self, key: str, body: bytes, metadata: dict[str, str] | None = None) -> None:

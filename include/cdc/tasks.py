@@ -151,16 +151,13 @@ def load_bronze(params: dict) -> dict:
         for table in settings.contract
     ]
     with target.connect() as conn:
-        summary = bronze.load_bronze(conn, store, targets, target.where, full_refresh=params["full_refresh"])
-    for table, counts in summary.tables.items():
-        log.info(
-            "%s: %d objects, %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
-            table,
-            counts.objects,
-            counts.rows_loaded,
-            counts.duplicates_skipped,
-            counts.tombstones,
-            counts.quarantined,
+        summary = bronze.load_bronze(
+            conn,
+            store,
+            targets,
+            target.where,
+            full_refresh=params["full_refresh"],
+            max_quarantined=settings.max_quarantined_per_run,
         )
     return summary.to_xcom()
 

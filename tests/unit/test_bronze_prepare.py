@@ -29,7 +29,7 @@ def landed_object(values: list[tuple[bytes | None, bytes | None]]) -> tuple[str,
 
 
 def copy_rows(prepared) -> list[list[str]]:
-    return [line.split("\t") for line in prepared.copy_data.decode().splitlines()]
+    return [row.decode().rstrip("\n").split("\t") for row in prepared.rows]
 
 
 def test_events_tombstones_and_bad_records_are_counted_apart():
@@ -89,3 +89,11 @@ def test_quarantine_keys_are_deterministic():
     assert quarantine_key(TARGET, 3, 42) == (
         "product/quarantine/topic=cord.ConcordDb.dbo.Product/partition=3/00000000000000000042.bin"
     )
+
+
+def test_unpaired_surrogates_are_quarantined_not_crashing_the_load():
+    wrapped = json.dumps({"schema": {}, "payload": json.loads(envelope("\ud800 broken"))})
+    key, body = landed_object([(b'{"ID":1}', wrapped.encode())])
+    prepared = prepare_object(key, body, TARGET)
+    assert prepared.rows == []
+    assert "surrogate" in prepared.quarantined[0].reason

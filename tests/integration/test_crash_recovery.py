@@ -1,0 +1,143 @@
+"""Crash anywhere, rerun, same result.
+
+The pipeline's process is killed with SIGKILL (no exception handler, no ``finally`` runs) at each point
+where a crash could double or lose data; then the DAG runs again normally. Afterwards bronze holds
+every produced event exactly once, the archive holds no overlapping objects, and every staging model
+and both marts equal the source's final state, as after a run that never crashed.
+
+Crashes inside the pipeline's own code use its crash points (include/cdc/faults.py, off unless
+PRODUCT_CDC_CRASH_AT is set). Crashes during dbt and during the checks kill the process running the
+DAG while its query waits on a lock the test holds, so the kill lands inside an open transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devstack.dag_runner import run_dag
+from devstack.demo import ensure_airflow_db, load_dag
+from devstack.verify import mart_mismatches, staging_mismatches
+from include.cdc.contract import load_contract
+from include.cdc.landing import ObjectKey
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+INGEST = "from tests.integration.warehouse import ingest; ingest()"
+RUN_DAG = "from devstack.dag_runner import run_dag; from devstack.demo import load_dag; run_dag(load_dag())"
+
+
+@pytest.fixture
+def dag(stack, corner, monkeypatch):
+    monkeypatch.setenv("PRODUCT_CDC_RETRY_DELAY_SECONDS", "1")
+    ensure_airflow_db(stack)
+    return load_dag()
+
+
+def start(code: str, **env: str) -> subprocess.Popen:
+    """The pipeline in a process of its own, as an Airflow worker runs a task."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def crashed(process: subprocess.Popen, timeout: float = 300) -> bool:
+    return process.wait(timeout) == -signal.SIGKILL
+
+
+def kill_while_waiting_on(corner, process: subprocess.Popen, relation: str, query_fragment: str) -> str:
+    """Hold an exclusive lock on ``relation``; SIGKILL ``process`` once one of its queries waits on it.
+    Return that query, to show where the kill landed."""
+    with corner.connect() as locker:
+        locker.autocommit = False
+        locker.execute(f"lock table {relation} in access exclusive mode")
+        deadline = time.monotonic() + 300
+        waiting = []
+        while time.monotonic() < deadline and process.poll() is None and not waiting:
+            waiting = corner.query(
+                "select a.query from pg_locks as l join pg_stat_activity as a on a.pid = l.pid "
+                "where not l.granted and l.relation = %s::regclass",
+                relation,
+            )
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+        assert crashed(process, 30)
+        locker.rollback()
+    assert waiting, f"the process finished without touching {relation}"
+    assert query_fragment in waiting[0]["query"], waiting[0]["query"]
+    return waiting[0]["query"]
+
+
+def assert_exactly_once_and_equal(corner, generator) -> None:
+    for name, counts in generator.counts.items():
+        bronze = f"bronze.{generator.tables[name].bronze_table}"
+        assert corner.scalar(f"select count(*) from {bronze}") == counts.envelopes, bronze
+    settings = corner.settings
+    for table in load_contract():
+        prefix = f"{settings.raw_prefix_for(table)}topic={settings.topic(table)}/"
+        keys = sorted(ObjectKey.parse(k) for k in corner.bucket_keys(prefix))
+        for previous, current in itertools.pairwise(keys):  # the archive's objects never overlap
+            if previous.partition == current.partition:
+                assert previous.last_offset < current.first_offset, (previous, current)
+    assert staging_mismatches(corner.query, generator) == []
+    assert mart_mismatches(corner.query, generator) == []
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "left_behind"),
+    [
+        ("drain.object_written:2", "objects landed, no offset committed"),
+        ("commit.before_commit", "every object landed, no offset committed"),
+        ("bronze.object_loaded:2", "two objects loaded, the others not"),
+        ("bronze.rows_inserted:1", "an object's rows inserted, its ledger row not"),
+    ],
+)
+def test_crash_in_the_pipeline_then_rerun(dag, corner, crash_at, left_behind):
+    generator = corner.generator(products=20, events=2500, restart_every=800)
+    corner.produce(list(generator.messages()))
+
+    process = start(INGEST, PRODUCT_CDC_CRASH_AT=crash_at, PRODUCT_CDC_BATCH_SIZE="300")
+    assert crashed(process), f"no crash at {crash_at}"
+
+    assert corner.raw_keys(), left_behind
+    run = run_dag(dag)
+    assert run.succeeded, run.failed_tasks()
+    assert_exactly_once_and_equal(corner, generator)
+
+
+@pytest.mark.parametrize(
+    ("relation", "query_fragment"),
+    [
+        ("marts.dim_product_search", "dim_product_search"),  # during the dbt group
+        ("bronze.run_metrics", "for_sale_share"),  # during the checks
+    ],
+)
+def test_crash_during_dbt_or_checks_then_rerun(dag, corner, relation, query_fragment):
+    generator = corner.generator(products=20, events=2500, restart_every=800)
+    batches = generator.batches()
+    first = []
+    for batch in batches:
+        first += batch
+        if len(first) >= 1200:
+            break
+    corner.produce(first)
+    assert run_dag(dag).succeeded
+    corner.produce([m for batch in batches for m in batch])
+
+    kill_while_waiting_on(corner, start(RUN_DAG), relation, query_fragment)
+
+    run = run_dag(dag)
+    assert run.succeeded, run.failed_tasks()
+    assert_exactly_once_and_equal(corner, generator)
