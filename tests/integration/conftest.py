@@ -33,6 +33,19 @@ def stack():
         stack.down()
 
 
+def leaked_secrets(stack: Stack, text: str) -> list[str]:
+    """Which of the stack's credentials appear in ``text`` (names only, never the values)."""
+    secrets = stack.secrets
+    values = {
+        "warehouse_password": secrets.warehouse_password,
+        "airflow_db_password": secrets.airflow_db_password,
+        "s3_secret_key": secrets.s3_secret_key,
+        "smtp_password": secrets.smtp_password,
+        "fernet_key": secrets.fernet_key,
+    }
+    return [name for name, value in values.items() if value and value in text]
+
+
 @dataclass
 class Corner:
     """One test's share of the stack."""

@@ -17,6 +17,7 @@ import pytest
 
 from devstack.airflow_services import AirflowServices
 from devstack.demo import ensure_airflow_db
+from tests.integration.conftest import leaked_secrets
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
@@ -82,3 +83,9 @@ def test_deadline_and_failure_emails(stack, airflow):
     assert "task 0 FAILED" in body
     assert "failed after 3 tries" in body
     assert airflow.wait_for_run(DAG_ID, run_id, timeout=60) == "failed"
+
+    # Neither the mails nor any log of the API server, scheduler, triggerer or task holds a credential.
+    logs = [*(stack.dir / "logs").glob("airflow-*.log"), *(stack.dir / "airflow" / "logs").rglob("*.log")]
+    assert any("check_connector" in path.read_text(errors="replace") for path in logs)
+    for text in [m.as_string() for m in mails] + [p.read_text(errors="replace") for p in logs]:
+        assert leaked_secrets(stack, text) == []

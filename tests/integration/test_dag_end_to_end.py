@@ -16,6 +16,7 @@ from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract
 from include.cdc.sqlfiles import SQL_DIR
+from tests.integration.conftest import leaked_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,7 @@ def keys_in(messages, seen_before: set[int]) -> dict[str, set]:
     return found
 
 
-def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag, corner):
+def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag, corner, capfd):
     generator = corner.generator(products=40, events=6000, restart_every=2000, pk_change_share=0.004)
     batches = generator.batches()
     first = produce_until(corner, generator, batches, 4000)
@@ -134,6 +135,11 @@ def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag
         assert rewritten | removed <= affected[mart], mart
         assert rewritten == affected[mart] & after.keys(), mart
         assert all(after[k] == marts_before[mart][k] for k in after.keys() - rewritten)
+
+    # Two whole runs' logs (every task's output) hold no credential.
+    out, err = capfd.readouterr()
+    assert "load_bronze" in out + err
+    assert leaked_secrets(corner.stack, out + err) == []
 
 
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
