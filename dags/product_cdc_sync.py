@@ -85,7 +85,7 @@ def product_cdc_sync():
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            test_behavior=TestBehavior.BUILD,  # one task per model: dbt build runs it and its tests
             # A test of two models (relationships) runs once both are built, in a task of its own.
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,

@@ -116,10 +116,11 @@ def run_demo(stack: Stack, products: int, events: int, seed: int, compare_refres
     for topic in generator.topics.values():
         ensure_topic(stack.kafka.bootstrap, topic, generator.options.partitions)
     batches = generator.batches()
-    first = []
+    first, envelopes = [], 0
     for batch in batches:
         first += batch
-        if compare_refresh and sum(m.value is not None for m in first) >= events * 0.99:
+        envelopes += sum(m.value is not None for m in batch)
+        if compare_refresh and envelopes >= events * 0.99:
             break
     produce(stack.kafka.bootstrap, first)
     c = generator.total

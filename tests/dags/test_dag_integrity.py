@@ -94,9 +94,13 @@ def test_stages_in_order(dag):
     for upstream, downstream in itertools.pairwise(STAGES):
         assert dag.task_dict[upstream].downstream_task_ids == {downstream}, (upstream, downstream)
     dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
-    assert {f"dbt.{m}.{step}" for m in MODELS for step in ("run", "test")} <= dbt_tasks
+    # One task per model (dbt build: the model, then its tests); tests of two models run after both.
+    assert {f"dbt.{m}_model_build" for m in MODELS} <= dbt_tasks
+    assert {t for t in dbt_tasks if not t.endswith("_model_build")} == {
+        t for t in dbt_tasks if t.startswith("dbt.relationships_") and t.endswith("_test")
+    }
     assert dag.task_dict["load_bronze"].downstream_task_ids == {
-        f"dbt.{m}.run" for m in MODELS if m.startswith("stg_")
+        f"dbt.{m}_model_build" for m in MODELS if m.startswith("stg_")
     }
     load_bronze = dag.task_dict["load_bronze"]
     for task_id in dbt_tasks:
@@ -104,8 +108,11 @@ def test_stages_in_order(dag):
     for check in CHECKS:
         assert dbt_tasks <= dag.task_dict[check].get_flat_relative_ids(upstream=True), check
         assert dag.task_dict[check].downstream_task_ids == {"publish_marts", "record_run_metrics"}
-    assert "dbt.dim_product.run" in dag.task_dict["dbt.stg_product.test"].downstream_task_ids
-    assert "dbt.dim_product_search.run" in dag.task_dict["dbt.dim_product.test"].downstream_task_ids
+    assert "dbt.dim_product_model_build" in dag.task_dict["dbt.stg_product_model_build"].downstream_task_ids
+    assert (
+        "dbt.dim_product_search_model_build"
+        in dag.task_dict["dbt.dim_product_model_build"].downstream_task_ids
+    )
 
 
 def test_run_metrics_are_recorded_even_when_a_check_fails(dag):
