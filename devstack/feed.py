@@ -29,6 +29,7 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> int:
             "bootstrap.servers": bootstrap,
             "linger.ms": 20,
             "batch.num.messages": 5000,
+            "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB
             "queue.buffering.max.messages": 200_000,
         }
     )

@@ -337,8 +337,6 @@ class Postgres:
     def _create_roles(self) -> None:
         s = self.secrets
         self.psql(f"""
-            select format('create role {WAREHOUSE_ROLE} login password %L', '{s.warehouse_password}')
-            where not exists (select from pg_roles where rolname = '{WAREHOUSE_ROLE}') \\gexec
             select format('create role {AIRFLOW_ROLE} login password %L', '{s.airflow_db_password}')
             where not exists (select from pg_roles where rolname = '{AIRFLOW_ROLE}') \\gexec
             select 'create database {WAREHOUSE_DB}'
@@ -346,9 +344,12 @@ class Postgres:
             select 'create database {AIRFLOW_DB} owner {AIRFLOW_ROLE}'
             where not exists (select from pg_database where datname = '{AIRFLOW_DB}') \\gexec
         """)
-        # The warehouse role is no superuser and owns nothing up front: it may connect, create its
-        # schemas (bronze, staging, marts) and use temporary tables. See README, "Warehouse role".
-        self.psql(f"grant connect, create, temporary on database {WAREHOUSE_DB} to {WAREHOUSE_ROLE};")
+        # The warehouse role, set up the way the README tells an administrator to.
+        self.psql(
+            f"\\set role {WAREHOUSE_ROLE}\n\\set database {WAREHOUSE_DB}\n"
+            f"\\set password '{s.warehouse_password}'\n"
+            f"\\i {REPO / 'include' / 'sql' / 'setup' / 'warehouse_role.sql'}\n"
+        )
 
     def stop(self) -> bool:
         if not (self.data / "postmaster.pid").exists():

@@ -101,3 +101,13 @@ def test_settings_from_environment():
 def test_bad_settings_are_refused_with_the_variable_name(name, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({name: value})
+
+
+def test_names_that_become_sql_identifiers_are_validated(tmp_path: Path):
+    (tmp_path / "stg_x.yml").write_text(
+        "models:\n  - name: stg_x\n    config: {unique_key: [id], meta: {cdc_source: {table: dbo.X, "
+        'bronze_table: "x_cdc; drop table y"}}}\n    columns:\n      - name: id\n'
+        "        meta: {source_column: ID, sqlserver_type: bigint}\n"
+    )
+    with pytest.raises(ContractError, match="is not a lower-case SQL identifier"):
+        load_contract(tmp_path)

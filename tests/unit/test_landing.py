@@ -91,3 +91,11 @@ def test_batch_buffer_compresses_deterministically():
     assert body == second.finish()  # a retry rewrites byte-identical objects
     assert len(read_lines(body)) == 5
     assert gzip.decompress(body).count(b"\n") == 5
+
+
+def test_s3_clients_never_wait_forever():
+    from include.cdc.storage import CLIENT_CONFIG
+
+    assert CLIENT_CONFIG.connect_timeout <= 10
+    assert CLIENT_CONFIG.read_timeout <= 120
+    assert CLIENT_CONFIG.retries["max_attempts"] >= 1

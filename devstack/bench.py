@@ -1,0 +1,428 @@
+"""Benchmark: throughput, memory and incremental cost of the pipeline on the local stack.
+
+    python -m devstack.bench [--events 1000000] [--out benchmarks/results/bench-1000000.json]
+
+Generates N Debezium events over the four topics and runs the pipeline's own code on them, each stage
+in a process of its own (so its peak resident memory is its own): drain + MinIO write, bronze load,
+the dbt models and the checks. In the same run it measures two references on the same rows: the
+limit (one plain COPY of the bronze rows into fresh copies of the bronze tables) and the runbook's way
+(one GET per object, one INSERT ... ON CONFLICT DO NOTHING per row; on a sample of the rows, since at
+its rate all of them would take hours). Then 1% new events go through drain, load, dbt and checks
+again, for the incremental cost. Last, the DAG file's parse time, and whether dbt ran while parsing.
+
+Prints a table and writes the figures as JSON. Uses a stack of its own (``.stack-bench/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from include.cdc.sqlfiles import statement
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_STACK = {
+    "CORD_STACK_DIR": str(REPO / ".stack-bench"),
+    "CORD_STACK_POSTGRES_PORT": "56532",
+    "CORD_STACK_KAFKA_PORT": "59292",
+    "CORD_STACK_S3_PORT": "58533",
+    "CORD_STACK_CONNECT_PORT": "58283",
+    "CORD_STACK_SMTP_PORT": "58225",
+}
+RUNBOOK_SAMPLE_ROWS = 20_000
+REFERENCES = "bench/references.sql"
+STAGE_CODE = {
+    "drain": "from devstack.bench import stage_drain as stage",
+    "load": "from devstack.bench import stage_load as stage",
+    "dbt": "from devstack.bench import stage_dbt as stage",
+    "checks": "from devstack.bench import stage_checks as stage",
+}
+PARSE_PROBE = """
+import subprocess, sys, time
+import airflow, airflow.dag_processing.dagbag  # loaded already in a DAG processor
+invoked = []
+real_popen = subprocess.Popen.__init__
+def watch(self, args, *a, **k):
+    if "dbt" in " ".join(map(str, args if isinstance(args, (list, tuple)) else [args])):
+        invoked.append(args)
+    return real_popen(self, args, *a, **k)
+subprocess.Popen.__init__ = watch
+import dbt.cli.main
+real_invoke = dbt.cli.main.dbtRunner.invoke
+dbt.cli.main.dbtRunner.invoke = lambda self, *a, **k: invoked.append(a) or real_invoke(self, *a, **k)
+started = time.perf_counter()
+bag = airflow.dag_processing.dagbag.DagBag(sys.argv[1])
+seconds = time.perf_counter() - started
+assert not bag.import_errors, bag.import_errors
+print(seconds, bool(invoked))
+"""
+
+
+@dataclass
+class Stage:
+    name: str
+    events: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Report:
+    events: int
+    cores: int
+    machine: str
+    average_message_bytes: float = 0.0
+    stages: list[Stage] = field(default_factory=list)
+    references: dict[str, dict] = field(default_factory=dict)
+    incremental: dict[str, dict] = field(default_factory=dict)
+    dag_parse_seconds: float = 0.0
+    dbt_ran_during_parse: bool = False
+    ratios: dict[str, float] = field(default_factory=dict)
+
+
+# -- stages, each run in its own process ----------------------------------------------------------
+
+RUN = {"full_refresh": False, "max_events": 0}
+
+
+def stage_drain() -> int:
+    from include.cdc import tasks
+
+    drained = tasks.drain_kafka.function(params=RUN)
+    tasks.commit_offsets.function(drained)
+    return drained["events"]
+
+
+def stage_load() -> int:
+    from include.cdc import tasks
+
+    return tasks.load_bronze.function(params=RUN)["total"]["rows_loaded"]
+
+
+def stage_dbt() -> int:
+    from dbt.cli.main import dbtRunner
+
+    dbt_project = REPO / "include" / "dbt"
+    result = dbtRunner().invoke(
+        [
+            "build",
+            "--project-dir",
+            str(dbt_project),
+            "--profiles-dir",
+            str(dbt_project),
+            "--target-path",
+            os.environ["BENCH_DBT_TARGET"],
+            "--quiet",
+        ]
+    )
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.exception or result.result}")
+    return 0
+
+
+def stage_checks() -> int:
+    """Every check of the DAG, rendered and run as its operator runs it."""
+    import psycopg
+
+    from devstack.demo import load_dag
+
+    dag = load_dag()
+    env = dag.get_template_env()
+    c = json.loads(os.environ["AIRFLOW_CONN_CORD_WAREHOUSE"])
+    failed = []
+    with psycopg.connect(
+        host=c["host"], port=c["port"], user=c["login"], password=c["password"], dbname=c["schema"]
+    ) as conn:
+        for task in dag.tasks:
+            if task.task_id.startswith("check_") and task.task_id != "check_connector":
+                row = conn.execute(
+                    env.from_string(task.sql).render(params=task.params), task.parameters
+                ).fetchone()
+                if not all(row):
+                    failed.append(task.task_id)
+    if failed:
+        raise RuntimeError(f"checks failed: {failed}")
+    return 0
+
+
+def run_stage(name: str, env: dict[str, str]) -> tuple[float, float, int]:
+    """(wall seconds, peak resident MB, events it reported) of one stage in a fresh process."""
+    code = f"{STAGE_CODE[name]}\nimport sys\nprint(stage(), file=sys.stderr)"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    stderr = process.stderr.read()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"stage {name} failed:\n{stderr[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024, int(stderr.strip().splitlines()[-1])
+
+
+# -- references ----------------------------------------------------------------------------------
+
+
+def _fresh_copy(conn, table: str, copy: str) -> None:
+    conn.execute(statement(REFERENCES, "create_schema"))
+    conn.execute(statement(REFERENCES, "drop_copy", copy=copy))
+    conn.execute(statement(REFERENCES, "create_copy", copy=copy, table=table))
+    conn.commit()
+
+
+def plain_copy(conn, tables: list[str]) -> tuple[int, float]:
+    """COPY every bronze row into a fresh copy of its table: how fast PostgreSQL takes these rows."""
+    rows, seconds = 0, 0.0
+    for table in tables:
+        _fresh_copy(conn, f"bronze.{table}", f"bench.{table}")
+        data = io.BytesIO()
+        with conn.cursor().copy(statement(REFERENCES, "copy_out", table=f"bronze.{table}")) as copy:
+            for chunk in copy:
+                data.write(chunk)
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            with cursor.copy(statement(REFERENCES, "copy_in", copy=f"bench.{table}")) as copy:
+                copy.write(data.getbuffer())
+            rows += cursor.rowcount
+        conn.commit()
+        seconds += time.perf_counter() - started
+    return rows, seconds
+
+
+def runbook_way(conn, store, settings, sample_rows: int) -> tuple[int, float]:
+    """The runbook's load, written afresh: one GET per object, one INSERT ... ON CONFLICT per row."""
+    from include.cdc.debezium import NotAnEnvelope, parse_change_event
+    from include.cdc.landing import decode_record, read_lines
+
+    for table in settings.contract:
+        _fresh_copy(conn, f"bronze.{table.bronze_table}", f"bench.runbook_{table.bronze_table}")
+    rows = 0
+    started = time.perf_counter()
+    for table in settings.contract:
+        insert = statement(REFERENCES, "runbook_insert", copy=f"bench.runbook_{table.bronze_table}")
+        for key in store.list_keys(settings.raw_prefix_for(table)):
+            for line in read_lines(store.get(key)):
+                record = decode_record(line)
+                if record.is_tombstone:
+                    continue
+                try:
+                    event = parse_change_event(record.key, record.value, table)
+                except NotAnEnvelope:
+                    continue
+                conn.execute(
+                    insert,
+                    (
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.timestamp_ms,
+                        event.key_json,
+                        event.envelope_json,
+                        key,
+                    ),
+                )
+                rows += 1
+                if rows >= sample_rows:
+                    conn.commit()
+                    return rows, time.perf_counter() - started
+            conn.commit()
+    return rows, time.perf_counter() - started
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def _produce(stack, generator, batches, envelopes_wanted: int | None) -> tuple[int, int]:
+    """Produce batches until ``envelopes_wanted`` envelopes went out (None: all); (envelopes, bytes)."""
+    from devstack.feed import produce
+
+    sent, size, chunk = 0, 0, []
+
+    def flush():
+        produce(stack.kafka.bootstrap, chunk)
+        chunk.clear()
+
+    for batch in batches:
+        chunk += batch
+        sent += sum(m.value is not None for m in batch)
+        size += sum(len(m.value or b"") for m in batch)
+        if len(chunk) >= 50_000:
+            flush()
+        if envelopes_wanted is not None and sent >= envelopes_wanted:
+            break
+    flush()
+    return sent, size
+
+
+def run(events: int, out: Path) -> Report:
+    for name, value in BENCH_STACK.items():
+        os.environ.setdefault(name, value)
+    from devstack.feed import ensure_topic
+    from devstack.generator import ChangeEventGenerator, GeneratorOptions
+    from devstack.services import Stack
+
+    stack = Stack(Path(os.environ["CORD_STACK_DIR"]))
+    print(f"benchmark of {events} events on {os.cpu_count()} cores; fresh stack in {stack.dir}")
+    stack.reset()
+    stack = Stack(stack.dir)
+    stack.up()
+    env = {**os.environ, **stack.airflow_env(), "BENCH_DBT_TARGET": str(stack.dir / "dbt-target")}
+    c = stack.connections()["cord_warehouse"]
+    env.update(
+        {
+            "CORD_WAREHOUSE_HOST": c["host"],
+            "CORD_WAREHOUSE_PORT": str(c["port"]),
+            "CORD_WAREHOUSE_USER": c["login"],
+            "CORD_WAREHOUSE_PASSWORD": c["password"],
+            "CORD_WAREHOUSE_DB": c["schema"],
+        }
+    )
+    report = Report(events=events, cores=os.cpu_count() or 0, machine=platform.machine())
+
+    incremental = max(1, events // 100)
+    generator = ChangeEventGenerator(
+        GeneratorOptions(products=max(100, events // 500), events=events + incremental, converter="plain")
+    )
+    for topic in generator.topics.values():
+        ensure_topic(stack.kafka.bootstrap, topic, generator.options.partitions)
+    batches = generator.batches()
+    started = time.perf_counter()
+    sent, size = _produce(stack, generator, batches, events)
+    report.average_message_bytes = size / max(1, sent)
+    print(
+        f"produced {sent} events ({report.average_message_bytes:.0f} bytes on average) in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+
+    def stage(name: str, label: str) -> Stage:
+        seconds, rss, counted = run_stage(name, env)
+        result = Stage(label, counted or sent, seconds, rss)
+        print(f"  {label:32} {result.seconds:8.1f} s {result.events_per_second:10.0f} ev/s {rss:8.0f} MB")
+        return result
+
+    report.stages.append(stage("drain", "drain + MinIO write"))
+    report.stages.append(stage("load", "bronze load"))
+    report.stages.append(stage("dbt", "dbt build (models + tests)"))
+    report.stages.append(stage("checks", "SQL checks"))
+
+    import psycopg
+
+    from include.cdc.settings import Settings
+    from include.cdc.storage import ObjectStore
+
+    os.environ.update(stack.airflow_env())
+    settings = Settings.from_env()
+    store = ObjectStore(stack.s3.client(), settings.bucket, settings.s3_conn_id)
+    with psycopg.connect(
+        host=c["host"], port=c["port"], user=c["login"], password=c["password"], dbname=c["schema"]
+    ) as conn:
+        copied, copy_seconds = plain_copy(conn, [t.bronze_table for t in settings.contract])
+        runbook_rows, runbook_seconds = runbook_way(conn, store, settings, min(RUNBOOK_SAMPLE_ROWS, sent))
+    report.references = {
+        "plain_copy": {"rows": copied, "seconds": copy_seconds, "rows_per_second": copied / copy_seconds},
+        "runbook_way": {
+            "rows": runbook_rows,
+            "seconds": runbook_seconds,
+            "rows_per_second": runbook_rows / runbook_seconds,
+            "sampled": runbook_rows < sent,
+        },
+    }
+    print(f"  {'reference: plain COPY':32} {copy_seconds:8.1f} s {copied / copy_seconds:10.0f} rows/s")
+    runbook_rate = runbook_rows / runbook_seconds
+    print(f"  {'reference: runbook (sample)':32} {runbook_seconds:8.1f} s {runbook_rate:10.0f} rows/s")
+
+    _produce(stack, generator, batches, None)
+    report.incremental = {}
+    for name, label in (("drain", "drain"), ("load", "load"), ("dbt", "dbt"), ("checks", "checks")):
+        seconds, rss, counted = run_stage(name, env)
+        report.incremental[label] = {"seconds": seconds, "peak_rss_mb": rss, "events": counted}
+    first = sum(s.seconds for s in report.stages[1:])
+    again = sum(report.incremental[k]["seconds"] for k in ("load", "dbt", "checks"))
+    print(
+        f"  incremental run (+{incremental} events): load + dbt + checks {again:.1f} s beside {first:.1f} s"
+    )
+
+    probe = subprocess.run(
+        [sys.executable, "-c", PARSE_PROBE, str(REPO / "dags")],
+        cwd=REPO,
+        env={**env, "AIRFLOW_HOME": str(stack.dir / "parse-home")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds, invoked = probe.stdout.split()[-2:]
+    report.dag_parse_seconds, report.dbt_ran_during_parse = float(seconds), invoked == "True"
+
+    drain, load = report.stages[0], report.stages[1]
+    kafka_to_bronze = sent / (drain.seconds + load.seconds)
+    report.ratios = {
+        "bronze_load_vs_plain_copy": load.events_per_second
+        / report.references["plain_copy"]["rows_per_second"],
+        "kafka_to_bronze_events_per_second": kafka_to_bronze,
+        "kafka_to_bronze_vs_runbook": kafka_to_bronze / report.references["runbook_way"]["rows_per_second"],
+        "incremental_vs_first_run": again / first,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            asdict(report)
+            | {"stages": [asdict(s) | {"events_per_second": s.events_per_second} for s in report.stages]},
+            indent=2,
+        )
+    )
+    print_table(report)
+    print(f"figures written to {out}")
+    stack.down()
+    return report
+
+
+def print_table(report: Report) -> None:
+    r = report
+    print(
+        f"\n{r.events} events, {r.average_message_bytes:.0f} bytes on average, {r.cores} cores ({r.machine})"
+    )
+    print(f"{'stage':34} {'seconds':>9} {'events/s':>11} {'peak RSS MB':>12}")
+    for s in r.stages:
+        print(f"{s.name:34} {s.seconds:9.1f} {s.events_per_second:11.0f} {s.peak_rss_mb:12.0f}")
+    for name, ref in r.references.items():
+        print(f"{'reference: ' + name:34} {ref['seconds']:9.1f} {ref['rows_per_second']:11.0f}")
+    print(f"{'Kafka -> bronze, end to end':34} {'':9} {r.ratios['kafka_to_bronze_events_per_second']:11.0f}")
+    print(f"bronze load / plain COPY:       {r.ratios['bronze_load_vs_plain_copy']:.0%}  (target >= 70%)")
+    print(f"Kafka -> bronze / runbook way:  {r.ratios['kafka_to_bronze_vs_runbook']:.1f}x (target >= 20x)")
+    print(f"incremental run / first run:    {r.ratios['incremental_vs_first_run']:.1%} (target <= 10%)")
+    print(
+        f"DAG parse:                      {r.dag_parse_seconds:.2f} s, dbt ran while parsing: "
+        f"{r.dbt_ran_during_parse}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    run(args.events, args.out or REPO / "benchmarks" / "results" / f"bench-{args.events}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Bad input is quarantined with its reason or handled, counted, and never dropped silently."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devstack.debezium_encoding import Message
+from include.cdc import tasks
+from include.cdc.bronze import TooManyQuarantined
+from tests.integration.warehouse import RUN, dbt, ingest
+
+pytestmark = pytest.mark.integration
+
+SOURCE = {"schema": "dbo", "table": "Product", "ts_ms": 1_767_600_000_000}
+
+
+def event(product_id: int, lsn: str, op: str = "u", **after) -> bytes:
+    row = {"ID": product_id, "Name": f"product {product_id}", "VendorCode": "BOS-1", "NetUID": None, **after}
+    envelope = {
+        "before": row if op in {"u", "d"} else None,
+        "after": row if op != "d" else None,
+        "source": {**SOURCE, "commit_lsn": lsn, "change_lsn": lsn, "event_serial_no": 2},
+        "op": op,
+        "ts_ms": 1_767_600_000_100,
+    }
+    return json.dumps(envelope).encode()
+
+
+def key(product_id: int) -> bytes:
+    return json.dumps({"ID": product_id}).encode()
+
+
+BAD = {  # value -> the reason it is quarantined
+    b"\x00\x01binary": "value is not JSON",
+    b"\xff\xfe\xfd": "value is not valid UTF-8",
+    b"definitely not json": "value is not JSON",
+    b'{"op": "u", "after": {"ID": 9': "value is not JSON",
+    b'{"id": 9, "note": "a row someone wrote by hand"}': "no 'op'",
+    event(9, "ffffffff:00000000:0001", op="x"): "unknown op 'x'",
+    json.dumps(
+        {
+            **json.loads(event(9, "ffffffff:00000000:0002")),
+            "source": {**SOURCE, "table": "Customer", "commit_lsn": "ffffffff:00000000:0002"},
+        }
+    ).encode(): "envelope for dbo.Customer on the topic of dbo.Product",
+    event(9, "ffffffff:00000000:0003", Weight=["not", "a", "decimal"]): "column Weight holds list",
+}
+
+
+@pytest.fixture
+def stream(corner):
+    generator = corner.generator(products=10, events=600, partitions=1)
+    good = list(generator.messages())
+    topic = corner.topic
+    bad = [Message(topic, 0, key(9), value, [], 1) for value in BAD]
+    bad.append(Message(topic, 0, None, event(9, "ffffffff:00000000:0004"), [], 1))  # a missing key
+    huge = "x" * 1_300_000
+    handled = [
+        Message(
+            topic, 0, key(90001), event(90001, "fffffff0:00000000:0001", op="c", Description=huge), [], 1
+        ),
+        # a column added at the source that the contract does not know yet
+        Message(
+            topic, 0, key(90002), event(90002, "fffffff0:00000000:0002", op="c", NewSourceColumn=7), [], 1
+        ),
+        Message(topic, 0, key(90002), None, [], 1),  # a tombstone
+        Message(topic, 0, key(90003), event(90003, "fffffff0:00000000:0004", Name="newer"), [], 1),
+        Message(topic, 0, key(90003), event(90003, "fffffff0:00000000:0003", Name="older"), [], 1),
+    ]
+    # ... and the older event re-emitted after a connector restart, at a new offset
+    handled.append(handled[-1])
+    corner.produce(good + bad + handled, partitions=1)
+    return generator, good, bad, handled
+
+
+def test_each_bad_record_is_quarantined_with_its_reason_and_the_rest_is_handled(
+    corner, stream, monkeypatch, tmp_path
+):
+    generator, good, bad, handled = stream
+
+    loaded = ingest()["total"]
+
+    assert loaded["records"] == len(good) + len(bad) + len(handled)
+    assert loaded["quarantined"] == len(bad) == 9
+    assert loaded["tombstones"] == generator.total.tombstones + 1
+    assert loaded["rows_loaded"] == generator.total.envelopes + len(handled) - 1
+    rows = corner.query(
+        "select kafka_offset, reason, quarantine_key from bronze.quarantine order by kafka_offset"
+    )
+    expected_reasons = [*BAD.values(), "missing key"]
+    assert len(rows) == len(expected_reasons)
+    for row, reason in zip(rows, expected_reasons, strict=True):
+        assert reason in row["reason"], (reason, row["reason"])
+    client = corner.stack.s3.client()
+    for row, message in zip(rows, bad, strict=True):  # the bytes, exactly as received
+        assert client.get_object(Bucket="cord-raw", Key=row["quarantine_key"])["Body"].read() == message.value
+    assert (
+        "if the source column's type changed, change it in the contract (stg_product.yml)"
+        in rows[7]["reason"]
+    )
+
+    dbt(corner, monkeypatch, tmp_path, "run", "--select", "stg_product")
+    staged = {
+        r["product_id"]: r for r in corner.query("select * from staging.stg_product where product_id > 90000")
+    }
+    assert len(staged[90001]["description"]) == 1_300_000  # a message over 1 MB is handled
+    assert staged[90002]["name"] == "product 90002"  # staging ignores the unknown column ...
+    assert (
+        corner.scalar(  # ... which bronze keeps
+            "select count(*) from bronze.product_cdc where cdc_payload -> 'after' ? 'NewSourceColumn'"
+        )
+        == 1
+    )
+    assert staged[90003]["name"] == "newer"  # late and re-emitted events do not win over a newer state
+    assert corner.scalar("select count(*) from bronze.product_cdc where kafka_key = '{\"ID\": 90003}'") == 3
+
+
+def test_more_quarantined_records_than_the_limit_fail_the_run_after_loading_the_rest(
+    corner, stream, monkeypatch
+):
+    generator, _, _, handled = stream
+    monkeypatch.setenv("PRODUCT_CDC_MAX_QUARANTINED_PER_RUN", "3")
+    drained = tasks.drain_kafka.function(params=RUN)
+    tasks.commit_offsets.function(drained)
+
+    with pytest.raises(
+        TooManyQuarantined, match="9 records were quarantined in this run, more than the limit of 3"
+    ):
+        tasks.load_bronze.function(params=RUN)
+
+    assert corner.bronze_rows() == generator.total.envelopes + len(handled) - 1
+    assert corner.scalar("select count(*) from bronze.quarantine") == 9
+    assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0  # nothing is loaded twice
