@@ -18,7 +18,7 @@ import requests
 from devstack.services import HOST, Process, Stack, StackError, _claim_ports, wait_until
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "58080"))
+API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "28080"))
 
 
 class AirflowServices:

@@ -31,11 +31,11 @@ from include.cdc.sqlfiles import statement
 REPO = Path(__file__).resolve().parents[1]
 BENCH_STACK = {
     "CORD_STACK_DIR": str(REPO / ".stack-bench"),
-    "CORD_STACK_POSTGRES_PORT": "56532",
-    "CORD_STACK_KAFKA_PORT": "59292",
-    "CORD_STACK_S3_PORT": "58533",
-    "CORD_STACK_CONNECT_PORT": "58283",
-    "CORD_STACK_SMTP_PORT": "58225",
+    "CORD_STACK_POSTGRES_PORT": "26532",
+    "CORD_STACK_KAFKA_PORT": "29292",
+    "CORD_STACK_S3_PORT": "28533",
+    "CORD_STACK_CONNECT_PORT": "28283",
+    "CORD_STACK_SMTP_PORT": "28225",
 }
 RUNBOOK_SAMPLE_ROWS = 20_000
 REFERENCES = "bench/references.sql"

@@ -40,11 +40,13 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Ports:
-    postgres: int = 55432
-    kafka: int = 59092
-    s3: int = 58333  # SeaweedFS also takes s3 + 1 .. s3 + 10 for its internal servers
-    connect: int = 58083
-    smtp: int = 58025
+    """Below Linux's ephemeral range (32768-60999), so no outgoing connection can be holding one."""
+
+    postgres: int = 25432
+    kafka: int = 29092
+    s3: int = 28333  # SeaweedFS also takes s3 + 1 .. s3 + 10 for its internal servers
+    connect: int = 28083
+    smtp: int = 28025
 
     @classmethod
     def from_env(cls) -> Ports:

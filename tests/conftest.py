@@ -15,12 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 TEST_STACK = {
     "CORD_STACK_DIR": str(REPO / ".stack-tests"),
-    "CORD_STACK_POSTGRES_PORT": "56432",
-    "CORD_STACK_KAFKA_PORT": "59192",
-    "CORD_STACK_S3_PORT": "58433",
-    "CORD_STACK_CONNECT_PORT": "58183",
-    "CORD_STACK_SMTP_PORT": "58125",
-    "CORD_STACK_AIRFLOW_PORT": "58180",
+    "CORD_STACK_POSTGRES_PORT": "26432",
+    "CORD_STACK_KAFKA_PORT": "29192",
+    "CORD_STACK_S3_PORT": "28433",
+    "CORD_STACK_CONNECT_PORT": "28183",
+    "CORD_STACK_SMTP_PORT": "28125",
+    "CORD_STACK_AIRFLOW_PORT": "28180",
 }
 for name, value in TEST_STACK.items():
     os.environ.setdefault(name, value)
