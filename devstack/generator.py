@@ -34,9 +34,10 @@ FIRST_IDS = {
     "ProductOEMNumber": 900_001,
 }
 TRANSACTION_SPAN = 4096  # LSN numbers reserved per transaction: its changes, then its commit
-# Day-to-day changes besides product updates, by table: (share of single changes, what kind).
+# Day-to-day changes besides product updates, by table: (share of single changes, what kind);
+# the stock share is GeneratorOptions.stock_change_share.
 CHILD_CHANGES = {
-    "ProductAvailability": (0.33, {"u": 0.9, "c": 0.05, "d": 0.05}),
+    "ProductAvailability": (None, {"u": 0.9, "c": 0.05, "d": 0.05}),
     "ProductOEMNumber": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
     "ProductAnalogue": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
 }
@@ -55,6 +56,9 @@ class GeneratorOptions:
     pk_change_share: float = 0.001
     soft_delete_share: float = 0.003
     transaction_share: float = 0.1  # single changes that commit together with the next one
+    stock_change_share: float = (
+        0.33  # single changes that move stock (the rest: products, OEM numbers, links)
+    )
     restart_every: int = 5_000  # a connector restart re-emits recent events every so many events (0: never)
     restart_replay: int = 40
     repartition_at: float = 0.0  # share of the stream after which keys hash to other partitions (0: never)
@@ -327,6 +331,7 @@ class ChangeEventGenerator:
         """One day-to-day change: mostly a product update, else a stock, OEM or analogue change."""
         roll = self.rng.random()
         for table, (share, ops) in CHILD_CHANGES.items():
+            share = self.options.stock_change_share if share is None else share
             if table not in self.tables:
                 continue
             if roll < share:

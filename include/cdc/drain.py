@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 POLL_BATCH = 1000
 POLL_SECONDS = 0.5
+UPLOAD_THREADS = 2  # compress (zlib releases the GIL) and upload while the main thread reads on
+MAX_IN_FLIGHT = 4  # batches handed over but not yet written; bounds the drain's memory
 TRAILING_POLLS = 10  # bounds the non-blocking polls after the end offsets are reached
 
 
@@ -109,6 +113,9 @@ class KafkaDrain:
         self.batch_size = batch_size
         self.gzip_level = gzip_level
         self.timeout = timeout
+        self._budget: int | None = None  # records this drain may still take (None: no cap)
+        self._in_flight: deque[Future] = deque()  # uploads handed over, oldest first
+        self._uploads: ThreadPoolExecutor | None = None
 
     # -- the window --------------------------------------------------------------------------
 
@@ -205,17 +212,23 @@ class KafkaDrain:
     # -- reading -----------------------------------------------------------------------------
 
     def _flush(self, topic: str, window: _Window, result: DrainResult) -> None:
+        """Hand a full batch to the uploaders: compressing and writing it overlaps with reading on."""
         batch = window.batch
         if batch is None or batch.count == 0:
             return
         key = str(ObjectKey(self.prefix, topic, window.partition, batch.first_offset, batch.last_offset))
-        self.store.put(key, batch.finish(), metadata={"events": str(batch.count)})
-        crash_point("drain.object_written")
+        self._in_flight.append(self._uploads.submit(self._write, key, batch))
+        if len(self._in_flight) > MAX_IN_FLIGHT:
+            self._in_flight.popleft().result()  # bounded memory: wait for the oldest upload
         result.objects.append(
             LandedObject(key, window.partition, batch.first_offset, batch.last_offset, batch.count)
         )
         result.next_offsets[window.partition] = batch.last_offset + 1
         window.batch = None
+
+    def _write(self, key: str, batch: BatchBuffer) -> None:
+        self.store.put(key, batch.finish(), metadata={"events": str(batch.count)})
+        crash_point("drain.object_written")
 
     def _take(self, topic: str, message, window: _Window, result: DrainResult) -> None:
         offset = message.offset()
@@ -253,6 +266,35 @@ class KafkaDrain:
                 )
         return [m for m in messages if m.error() is None]
 
+    def _read(
+        self, topic: str, windows: dict[int, _Window], active: list[_Window], result: DrainResult
+    ) -> None:
+        last_progress = time.monotonic()
+        while any(not w.done for w in active) and self._budget != 0:
+            messages = self._poll(POLL_SECONDS)
+            for message in messages:
+                self._take(topic, message, windows[message.partition()], result)
+            if messages:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > self.timeout:
+                waiting = {w.partition: (w.next_offset, w.end) for w in active if not w.done}
+                raise DrainError(
+                    f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while "
+                    f"{topic!r} partitions {waiting} (next offset, end offset) still had records. "
+                    f"Check the brokers' health and the connection's settings, then rerun: nothing was "
+                    f"committed, so the next attempt starts where this one stopped."
+                )
+        # Records the broker already sent past the end offset (Tansu may report a high watermark
+        # below the last batch's end): take what is queued, without waiting for more.
+        for _ in range(TRAILING_POLLS):
+            messages = self._poll(0)
+            if not messages:
+                break
+            for message in messages:
+                self._take(topic, message, windows[message.partition()], result)
+        for window in windows.values():
+            self._flush(topic, window, result)
+
     def drain(self, topic: str, max_events: int = 0) -> DrainResult:
         """Land every record of ``topic`` from the committed offsets to the end offsets seen now, or only
         the first ``max_events`` records read (0: no cap); what is left is read by the next run."""
@@ -270,34 +312,14 @@ class KafkaDrain:
             return result
 
         self.consumer.assign([TopicPartition(topic, w.partition, w.start) for w in active])
-        try:
-            last_progress = time.monotonic()
-            while any(not w.done for w in active) and self._budget != 0:
-                messages = self._poll(POLL_SECONDS)
-                for message in messages:
-                    self._take(topic, message, windows[message.partition()], result)
-                if messages:
-                    last_progress = time.monotonic()
-                elif time.monotonic() - last_progress > self.timeout:
-                    waiting = {w.partition: (w.next_offset, w.end) for w in active if not w.done}
-                    raise DrainError(
-                        f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while "
-                        f"{topic!r} partitions {waiting} (next offset, end offset) still had records. "
-                        f"Check the brokers' health and the connection's settings, then rerun: nothing was "
-                        f"committed, so the next attempt starts where this one stopped."
-                    )
-            # Records the broker already sent past the end offset (Tansu may report a high watermark
-            # below the last batch's end): take what is queued, without waiting for more.
-            for _ in range(TRAILING_POLLS):
-                messages = self._poll(0)
-                if not messages:
-                    break
-                for message in messages:
-                    self._take(topic, message, windows[message.partition()], result)
-            for window in windows.values():
-                self._flush(topic, window, result)
-        finally:
-            self.consumer.unassign()
+        self._in_flight = deque()
+        with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="drain-upload") as self._uploads:
+            try:
+                self._read(topic, windows, active, result)
+                while self._in_flight:  # every object written, or the first failure raised here
+                    self._in_flight.popleft().result()
+            finally:
+                self.consumer.unassign()
         return result
 
 

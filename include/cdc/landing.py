@@ -8,17 +8,18 @@ that key order is offset order:
 Consecutive objects of a partition tile its offsets (the next object starts at the previous one's last
 offset + 1), so a retry that reads the same offsets writes the same key, and the drain can tell which
 objects a crashed attempt already wrote. Each line keeps the record exactly as Kafka delivered it:
-key, value and header values are kept as text when they are UTF-8 and as base64 (``*_b64``) when not.
+key, value and header values are kept as text when they are UTF-8 and as base64 (``*_b64``, with the
+text field null) when not.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
-import io
-import json
 import re
 from dataclasses import dataclass
+
+import msgspec
 
 OBJECT_SUFFIX = ".jsonl.gz"
 _OFFSET_DIGITS = 20
@@ -72,13 +73,56 @@ def keys_from(prefix: str, topic: str, partition: int, offset: int) -> str | Non
     return f"{partition_prefix(prefix, topic, partition)}{offset - 1:0{_OFFSET_DIGITS}d}~"
 
 
-def _text_field(name: str, data: bytes | None) -> tuple[str, str | None]:
+class _Header(msgspec.Struct, omit_defaults=True):
+    key: str
+    value: str | None
+    value_b64: str | None = None
+
+
+class _Line(msgspec.Struct, omit_defaults=True):
+    """One landed record. ``key``/``value`` hold UTF-8 text; bytes that are not UTF-8 go to ``*_b64``."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None
+    key: str | None
+    headers: list[_Header]
+    value: str | None
+    key_b64: str | None = None
+    value_b64: str | None = None
+
+
+class _LineRead(msgspec.Struct):
+    """The reading side: tolerant of fields a writer left out."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None = None
+    key: str | None = None
+    value: str | None = None
+    key_b64: str | None = None
+    value_b64: str | None = None
+
+
+_encode_line = msgspec.json.Encoder().encode
+_decode_line = msgspec.json.Decoder(_LineRead).decode
+
+
+def _text(data: bytes | None) -> tuple[str | None, str | None]:
+    """(text, base64): text when the bytes are UTF-8, base64 otherwise."""
     if data is None:
-        return name, None
+        return None, None
     try:
-        return name, data.decode("utf-8")
+        return data.decode("utf-8"), None
     except UnicodeDecodeError:
-        return f"{name}_b64", base64.b64encode(data).decode("ascii")
+        return None, base64.b64encode(data).decode("ascii")
+
+
+def _header(key: str, value: bytes | None) -> _Header:
+    text, b64 = _text(value)
+    return _Header(key, text, b64)
 
 
 def encode_record(
@@ -91,18 +135,20 @@ def encode_record(
     headers: list[tuple[str, bytes | None]] | None,
 ) -> bytes:
     """One JSONL line (with its newline) for a Kafka record."""
-    record: dict[str, object] = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "timestamp": timestamp_ms,
-    }
-    name, text = _text_field("key", key)
-    record[name] = text
-    record["headers"] = [dict([("key", k), _text_field("value", v)]) for k, v in headers or ()]
-    name, text = _text_field("value", value)
-    record[name] = text
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    key_text, key_b64 = _text(key)
+    value_text, value_b64 = _text(value)
+    line = _Line(
+        topic,
+        partition,
+        offset,
+        timestamp_ms,
+        key_text,
+        [_header(k, v) for k, v in headers] if headers else [],
+        value_text,
+        key_b64,
+        value_b64,
+    )
+    return _encode_line(line) + b"\n"
 
 
 @dataclass(frozen=True)
@@ -128,40 +174,38 @@ class LandedRecord:
 
 
 def decode_record(line: bytes) -> LandedRecord:
-    record = json.loads(line)
-    value_b64 = record.get("value_b64")
-    key_b64 = record.get("key_b64")
+    record = _decode_line(line)
     return LandedRecord(
-        topic=record["topic"],
-        partition=record["partition"],
-        offset=record["offset"],
-        timestamp_ms=record.get("timestamp"),
-        key=record.get("key"),
-        value=record.get("value"),
-        value_bytes=base64.b64decode(value_b64) if value_b64 is not None else None,
-        key_bytes=base64.b64decode(key_b64) if key_b64 is not None else None,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value,
+        value_bytes=base64.b64decode(record.value_b64) if record.value_b64 is not None else None,
+        key_bytes=base64.b64decode(record.key_b64) if record.key_b64 is not None else None,
     )
 
 
 class BatchBuffer:
-    """Accumulates one object's lines, compressed as they come, so memory holds compressed bytes only."""
+    """One object's lines. They are compressed in one go when the batch is full (``finish``), which
+    releases the GIL, so the drain can compress and upload batches on other threads while it reads."""
 
     def __init__(self, first_offset: int, gzip_level: int) -> None:
         self.first_offset = first_offset
         self.last_offset = first_offset - 1
         self.count = 0
-        self._buffer = io.BytesIO()
-        # mtime=0: the same records always compress to the same bytes, so a rewrite is identical.
-        self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=gzip_level, mtime=0)
+        self.gzip_level = gzip_level
+        self._lines: list[bytes] = []
 
     def add(self, offset: int, line: bytes) -> None:
-        self._gzip.write(line)
+        self._lines.append(line)
         self.last_offset = offset
         self.count += 1
 
     def finish(self) -> bytes:
-        self._gzip.close()
-        return self._buffer.getvalue()
+        # mtime=0: the same records always compress to the same bytes, so a rewrite is identical.
+        return gzip.compress(b"".join(self._lines), compresslevel=self.gzip_level, mtime=0)
 
 
 def read_lines(body: bytes) -> list[bytes]:

@@ -28,6 +28,11 @@ FULL_REFRESH_SKIP = (
 )
 
 
+# Memory of a bulk drain: librdkafka prefetches up to this much per partition (default 64 MB).
+# The connection's extra can override it.
+DRAIN_CONSUMER_DEFAULTS = {"queued.max.messages.kbytes": 16 * 1024}
+
+
 class DrainConsumerHook(KafkaConsumerHook):
     """The provider's consumer hook, with the settings a commit-after-write drain relies on."""
 
@@ -39,6 +44,7 @@ class DrainConsumerHook(KafkaConsumerHook):
             )
         return super()._get_client(
             {
+                **DRAIN_CONSUMER_DEFAULTS,
                 **config,
                 "enable.auto.commit": False,  # offsets are committed only after their objects are written
                 "enable.auto.offset.store": False,
