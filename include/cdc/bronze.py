@@ -34,6 +34,10 @@ LOAD = "bronze/load.sql"
 PREFETCH = 3  # objects downloaded and parsed ahead of the one being copied
 
 
+class _RowAccepted(Exception):
+    """Rolls back the savepoint of a row that PostgreSQL accepted (only its verdict was wanted)."""
+
+
 class LoadInProgress(RuntimeError):
     """Another bronze load holds the lock."""
 
@@ -175,6 +179,7 @@ class BronzeLoader:
         return self.conn.execute(statement(relative, name, **identifiers), params)
 
     def lock(self) -> None:
+        self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
         if not self._run(LOAD, "try_lock").fetchone()[0]:
             self.conn.rollback()
             raise LoadInProgress(
@@ -294,12 +299,17 @@ class BronzeLoader:
         with self.conn.transaction(force_rollback=True), self.conn.cursor() as cursor:
             for row in prepared.rows:
                 try:
-                    with self.conn.transaction(), cursor.copy(statement(LOAD, "copy_incoming")) as copy:
-                        copy.write(row)
+                    with self.conn.transaction():  # a savepoint: the row is gone again afterwards
+                        with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
+                            copy.write(row)
+                        cursor.execute(statement(LOAD, "check_incoming"))
+                        raise _RowAccepted
                 except psycopg.errors.DataError as exc:
                     refused[int(row.split(b"\t", 1)[0])] = (
                         f"PostgreSQL refuses it: {str(exc).splitlines()[0]}"
                     )
+                except _RowAccepted:
+                    pass
         return refused
 
     def _quarantine_refused(self, target: BronzeTarget, prepared: _PreparedObject) -> None:

@@ -7,23 +7,33 @@ select pg_try_advisory_lock(hashtext('product_cdc_sync.load_bronze'));
 -- name: unlock
 select pg_advisory_unlock(hashtext('product_cdc_sync.load_bronze'));
 
+-- name: size_temp_buffers
+-- The staging area lives in this session's memory: large enough for one object's rows (default 8 MB).
+set temp_buffers = '128MB';
+
 -- name: create_incoming
--- Per-session staging area for one object's rows; emptied at every commit.
+-- Per-session staging area for one object's rows; emptied at every commit. Text columns: COPY only
+-- moves the bytes, and the JSON is parsed once, by the INSERT into bronze.
 create temporary table if not exists incoming_events (
     kafka_offset        bigint not null,
     kafka_timestamp_ms  bigint,
-    kafka_key           jsonb  not null,
-    cdc_payload         jsonb  not null
+    kafka_key           text   not null,
+    cdc_payload         text   not null
 ) on commit delete rows;
 
 -- name: copy_incoming
 copy pg_temp.incoming_events (kafka_offset, kafka_timestamp_ms, kafka_key, cdc_payload) from stdin;
 
+-- name: check_incoming
+-- Parses the staged rows as jsonb without loading them: finds rows PostgreSQL refuses.
+select count(*) from pg_temp.incoming_events
+where kafka_key::jsonb is not null and cdc_payload::jsonb is not null;
+
 -- name: insert_incoming
 insert into {table}
     (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
-select %(topic)s, %(partition)s, kafka_offset, to_timestamp(kafka_timestamp_ms / 1000.0), kafka_key,
-       cdc_payload, %(object_key)s
+select %(topic)s, %(partition)s, kafka_offset, to_timestamp(kafka_timestamp_ms / 1000.0), kafka_key::jsonb,
+       cdc_payload::jsonb, %(object_key)s
 from pg_temp.incoming_events
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
