@@ -12,6 +12,7 @@ quarantine prefix, recorded in ``bronze.quarantine`` with the reason, and counte
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -169,91 +170,27 @@ def _prefetched(keys: Iterable[str], prepare: Callable[[str], _PreparedObject]) 
                 future.cancel()
 
 
-class BronzeLoader:
-    def __init__(self, conn: psycopg.Connection, store: ObjectStore, where: str) -> None:
+class _ObjectLoader:
+    """Loads prepared objects over one connection, each object in one transaction with its ledger row."""
+
+    def __init__(self, conn: psycopg.Connection, store: ObjectStore) -> None:
         self.conn = conn
         self.store = store
-        self.where = where
+        with conn.transaction():
+            self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
+            self._run(LOAD, "create_incoming")
 
     def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
         return self.conn.execute(statement(relative, name, **identifiers), params)
 
-    def lock(self) -> None:
-        self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
-        if not self._run(LOAD, "try_lock").fetchone()[0]:
-            self.conn.rollback()
-            raise LoadInProgress(
-                f"Another bronze load holds the lock in the warehouse ({self.where}). Two runs must not "
-                f"load at once; this run stops without loading. Rerun when the other load has finished."
-            )
-        self.conn.commit()
+    def load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
+        try:
+            return self._load(target, prepared)
+        except psycopg.errors.DataError:
+            self._quarantine_refused(target, prepared)
+            return self._load(target, prepared)
 
-    def unlock(self) -> None:
-        self._run(LOAD, "unlock")
-        self.conn.commit()
-
-    def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
-        with self.conn.transaction():
-            for name in ("create_schema", "create_load_ledger", "create_quarantine", "create_run_metrics"):
-                self._run(DDL, name)
-            for target in targets:
-                self._run(
-                    DDL,
-                    "create_cdc_table",
-                    table=target.bronze_table,
-                    ingested_index=f"{target.table.bronze_table}_ingested_at",
-                )
-            self._run(LOAD, "create_incoming")
-
-    def reset(self, target: BronzeTarget) -> None:
-        """Forget everything loaded for the target, so the whole archive is loaded again."""
-        params = {"topic": target.topic}
-        with self.conn.transaction():
-            self._run(LOAD, "reset_table", table=target.bronze_table)
-            self._run(LOAD, "reset_ledger", params)
-            self._run(LOAD, "reset_quarantine", params)
-
-    def pending_keys(self, target: BronzeTarget) -> list[str]:
-        """Landed objects not loaded yet, in offset order per partition.
-
-        Objects of a partition are loaded in key order and each commits with its ledger row, so the
-        loaded objects are always a prefix of the partition's listing: listing starts after the newest.
-        """
-        loaded = dict(
-            self._run(
-                LOAD, "last_loaded_keys", {"topic": target.topic, "prefix": target.raw_prefix}
-            ).fetchall()
-        )
-        self.conn.commit()
-        keys: list[str] = []
-        for folder in self.store.list_prefixes(topic_prefix(target.raw_prefix, target.topic)):
-            partition = int(folder.rstrip("/").rpartition("=")[2])
-            for key in self.store.list_keys(folder, start_after=loaded.get(partition)):
-                try:
-                    ObjectKey.parse(key)
-                except ValueError:
-                    log.warning("ignoring %s: not a landed batch key", key)
-                    continue
-                keys.append(key)
-        return keys
-
-    def _put_quarantined(self, target: BronzeTarget, prepared: _PreparedObject, bad: _Quarantined) -> None:
-        self.store.put(
-            quarantine_key(target, prepared.key.partition, bad.offset),
-            bad.raw,
-            metadata={
-                "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
-                "batch-file": prepared.key_text,
-            },
-        )
-
-    def _prepare(self, target: BronzeTarget, key: str) -> _PreparedObject:
-        prepared = prepare_object(key, self.store.get(key), target)
-        for bad in prepared.quarantined:
-            self._put_quarantined(target, prepared, bad)
-        return prepared
-
-    def _load_prepared(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
+    def _load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
         counts = prepared.counts
         key = prepared.key
         params = {"topic": target.topic, "partition": key.partition, "object_key": prepared.key_text}
@@ -317,37 +254,160 @@ class BronzeLoader:
         records = {r.offset: r for r in map(decode_record, read_lines(self.store.get(prepared.key_text)))}
         for offset, reason in refused.items():
             bad = _Quarantined(offset, reason, records[offset].raw_value())
-            self._put_quarantined(target, prepared, bad)
+            put_quarantined(self.store, target, prepared, bad)
             prepared.quarantined.append(bad)
         prepared.rows = [r for r in prepared.rows if int(r.split(b"\t", 1)[0]) not in refused]
         prepared.counts.quarantined = len(prepared.quarantined)
 
-    def load_target(self, target: BronzeTarget) -> Counts:
-        total = Counts()
-        keys = self.pending_keys(target)
-        for prepared in _prefetched(keys, lambda key: self._prepare(target, key)):
-            try:
-                try:
-                    counts = self._load_prepared(target, prepared)
-                except psycopg.errors.DataError:
-                    self._quarantine_refused(target, prepared)
-                    counts = self._load_prepared(target, prepared)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise WarehouseError(
-                    f"Cannot load {target.bronze_table} ({self.where}): {explain(exc)}"
-                ) from exc
-            total.add(counts)
-            crash_point("bronze.object_loaded")
-            log.info(
-                "%s: %d records -> %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
-                prepared.key_text,
-                counts.records,
-                counts.rows_loaded,
-                counts.duplicates_skipped,
-                counts.tombstones,
-                counts.quarantined,
+
+def put_quarantined(
+    store: ObjectStore, target: BronzeTarget, prepared: _PreparedObject, bad: _Quarantined
+) -> None:
+    store.put(
+        quarantine_key(target, prepared.key.partition, bad.offset),
+        bad.raw,
+        metadata={
+            "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
+            "batch-file": prepared.key_text,
+        },
+    )
+
+
+class BronzeLoader:
+    """The load of one run: the lock, the DDL, what is pending, and the objects loaded on ``connections``
+    connections at once. Objects of one partition always load in offset order, on one connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        store: ObjectStore,
+        where: str,
+        connect: Callable[[], psycopg.Connection] | None = None,
+        connections: int = 1,
+    ) -> None:
+        self.conn = conn
+        self.store = store
+        self.where = where
+        self.connect = connect
+        self.connections = connections if connect is not None else 1
+
+    def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
+        return self.conn.execute(statement(relative, name, **identifiers), params)
+
+    def lock(self) -> None:
+        if not self._run(LOAD, "try_lock").fetchone()[0]:
+            self.conn.rollback()
+            raise LoadInProgress(
+                f"Another bronze load holds the lock in the warehouse ({self.where}). Two runs must not "
+                f"load at once; this run stops without loading. Rerun when the other load has finished."
             )
-        return total
+        self.conn.commit()
+
+    def unlock(self) -> None:
+        self._run(LOAD, "unlock")
+        self.conn.commit()
+
+    def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
+        with self.conn.transaction():
+            for name in ("create_schema", "create_load_ledger", "create_quarantine", "create_run_metrics"):
+                self._run(DDL, name)
+            for target in targets:
+                self._run(
+                    DDL,
+                    "create_cdc_table",
+                    table=target.bronze_table,
+                    ingested_index=f"{target.table.bronze_table}_ingested_at",
+                )
+
+    def reset(self, target: BronzeTarget) -> None:
+        """Forget everything loaded for the target, so the whole archive is loaded again."""
+        params = {"topic": target.topic}
+        with self.conn.transaction():
+            self._run(LOAD, "reset_table", table=target.bronze_table)
+            self._run(LOAD, "reset_ledger", params)
+            self._run(LOAD, "reset_quarantine", params)
+
+    def pending_keys(self, target: BronzeTarget) -> dict[int, list[str]]:
+        """Per partition, the landed objects not loaded yet, in offset order.
+
+        Objects of a partition are loaded in key order and each commits with its ledger row, so the
+        loaded objects are always a prefix of the partition's listing: listing starts after the newest.
+        """
+        loaded = dict(
+            self._run(
+                LOAD, "last_loaded_keys", {"topic": target.topic, "prefix": target.raw_prefix}
+            ).fetchall()
+        )
+        self.conn.commit()
+        pending: dict[int, list[str]] = {}
+        for folder in self.store.list_prefixes(topic_prefix(target.raw_prefix, target.topic)):
+            partition = int(folder.rstrip("/").rpartition("=")[2])
+            for key in self.store.list_keys(folder, start_after=loaded.get(partition)):
+                try:
+                    ObjectKey.parse(key)
+                except ValueError:
+                    log.warning("ignoring %s: not a landed batch key", key)
+                    continue
+                pending.setdefault(partition, []).append(key)
+        return pending
+
+    def _prepare(self, target: BronzeTarget, key: str) -> _PreparedObject:
+        prepared = prepare_object(key, self.store.get(key), target)
+        for bad in prepared.quarantined:
+            put_quarantined(self.store, target, prepared, bad)
+        return prepared
+
+    def load(self, targets: list[BronzeTarget]) -> dict[str, Counts]:
+        """Load every pending object of every target; return the counts per bronze table."""
+        work: deque[tuple[BronzeTarget, list[str]]] = deque()
+        for target in targets:
+            for keys in self.pending_keys(target).values():
+                work.append((target, keys))
+        totals = {target.bronze_table: Counts() for target in targets}
+        guard = threading.Lock()
+        failed = threading.Event()
+
+        def drain_work(loader: _ObjectLoader) -> None:
+            while not failed.is_set():
+                with guard:
+                    if not work:
+                        return
+                    target, keys = work.popleft()
+                for prepared in _prefetched(keys, lambda key, target=target: self._prepare(target, key)):
+                    counts = loader.load(target, prepared)
+                    with guard:
+                        totals[target.bronze_table].add(counts)
+                    crash_point("bronze.object_loaded")
+                    log.info(
+                        "%s: %d records, %d loaded, %d duplicates skipped, %d tombstones, %d quarantined",
+                        prepared.key_text,
+                        counts.records,
+                        counts.rows_loaded,
+                        counts.duplicates_skipped,
+                        counts.tombstones,
+                        counts.quarantined,
+                    )
+                    if failed.is_set():
+                        return
+
+        def on_own_connection() -> None:
+            try:
+                with self.connect() as conn:
+                    drain_work(_ObjectLoader(conn, self.store))
+            except BaseException:
+                failed.set()
+                raise
+
+        try:
+            if self.connections == 1:
+                drain_work(_ObjectLoader(self.conn, self.store))
+            else:
+                with ThreadPoolExecutor(self.connections, thread_name_prefix="bronze-load") as pool:
+                    for future in [pool.submit(on_own_connection) for _ in range(self.connections)]:
+                        future.result()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise WarehouseError(f"Cannot load bronze ({self.where}): {explain(exc)}") from exc
+        return totals
 
 
 def load_bronze(
@@ -357,9 +417,15 @@ def load_bronze(
     where: str,
     full_refresh: bool = False,
     max_quarantined: int | None = None,
+    connect: Callable[[], psycopg.Connection] | None = None,
+    connections: int = 1,
 ) -> LoadSummary:
-    """Create bronze when missing, then load every landed object not loaded yet (all on full refresh)."""
-    loader = BronzeLoader(conn, store, where)
+    """Create bronze when missing, then load every landed object not loaded yet (all on full refresh).
+
+    ``conn`` holds the lock for the whole load; with ``connect``, objects load on ``connections``
+    connections of their own at once (PostgreSQL then works on several cores).
+    """
+    loader = BronzeLoader(conn, store, where, connect, connections)
     summary = LoadSummary()
     try:
         loader.lock()
@@ -370,14 +436,15 @@ def load_bronze(
             loader.ensure_tables(targets)
         except psycopg.Error as exc:
             raise WarehouseError(f"Cannot create the bronze tables, {where}: {explain(exc)}") from exc
-        for target in targets:
-            if full_refresh:
+        if full_refresh:
+            for target in targets:
                 log.info("full refresh: emptying %s and replaying the archive", target.bronze_table)
                 loader.reset(target)
-            counts = summary.tables[target.bronze_table] = loader.load_target(target)
+        summary.tables = loader.load(targets)
+        for table, counts in summary.tables.items():
             log.info(
                 "%s: %d objects, %d rows loaded, %d duplicates skipped, %d tombstones, %d quarantined",
-                target.bronze_table,
+                table,
                 counts.objects,
                 counts.rows_loaded,
                 counts.duplicates_skipped,

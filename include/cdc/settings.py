@@ -52,6 +52,7 @@ class Settings:
     # Bounds of one run.
     max_events_per_run: int = 0  # 0: no cap
     max_quarantined_per_run: int = 100  # more quarantined records fail the run (after loading the rest)
+    load_connections: int = 2  # the bronze load's connections working at once (partitions in parallel)
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
 
@@ -83,6 +84,8 @@ class Settings:
             raise SettingsError("the raw and quarantine prefixes must differ")
         if not 1 <= self.batch_size <= 1_000_000:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SIZE must be between 1 and 1,000,000")
+        if not 1 <= self.load_connections <= 16:
+            raise SettingsError(f"{ENV_PREFIX}LOAD_CONNECTIONS must be between 1 and 16")
         if self.max_quarantined_per_run < 0:
             raise SettingsError(f"{ENV_PREFIX}MAX_QUARANTINED_PER_RUN must be 0 or positive")
         if self.max_events_per_run < 0:

@@ -164,6 +164,8 @@ def load_bronze(params: dict) -> dict:
             target.where,
             full_refresh=params["full_refresh"],
             max_quarantined=settings.max_quarantined_per_run,
+            connect=target.connect,
+            connections=settings.load_connections,
         )
     return summary.to_xcom()
 
