@@ -81,9 +81,12 @@ class DrainResult:
 
 @dataclass
 class _Window:
+    topic: str
+    prefix: str  # where the topic's objects land
     partition: int
     start: int  # first offset to read (the committed offset)
     end: int  # high watermark when the drain started: offsets below it are read
+    result: DrainResult
     batch: BatchBuffer | None = None
     next_offset: int = 0
     reached_end: bool = False
@@ -94,14 +97,13 @@ class _Window:
 
 
 class KafkaDrain:
-    """Drains one topic into the bucket; ``conn_id`` only serves error messages."""
+    """Drains topics into the bucket, all of them in one pass; ``conn_id`` only serves error messages."""
 
     def __init__(
         self,
         consumer: Consumer,
         store: ObjectStore,
         conn_id: str,
-        prefix: str,
         batch_size: int,
         gzip_level: int = 1,
         timeout: float = 30.0,
@@ -109,7 +111,6 @@ class KafkaDrain:
         self.consumer = consumer
         self.store = store
         self.conn_id = conn_id
-        self.prefix = prefix
         self.batch_size = batch_size
         self.gzip_level = gzip_level
         self.timeout = timeout
@@ -117,7 +118,7 @@ class KafkaDrain:
         self._in_flight: deque[Future] = deque()  # uploads handed over, oldest first
         self._uploads: ThreadPoolExecutor | None = None
 
-    # -- the window --------------------------------------------------------------------------
+    # -- the windows ---------------------------------------------------------------------------
 
     def _partitions(self, topic: str) -> list[int] | None:
         try:
@@ -158,11 +159,11 @@ class KafkaDrain:
                 f"(connection {self.conn_id!r}): {exc.args[0]}."
             ) from exc
 
-    def _recover(self, topic: str, partition: int, start: int, result: DrainResult) -> int:
+    def _recover(self, prefix: str, topic: str, partition: int, start: int, result: DrainResult) -> int:
         """Hand over objects an earlier attempt wrote beyond the committed offset; return where to read on."""
         expected = start
         for key in self.store.list_keys(
-            partition_prefix(self.prefix, topic, partition), keys_from(self.prefix, topic, partition, start)
+            partition_prefix(prefix, topic, partition), keys_from(prefix, topic, partition, start)
         ):
             try:
                 parsed = ObjectKey.parse(key)
@@ -184,7 +185,7 @@ class KafkaDrain:
             expected = parsed.last_offset + 1
         return expected
 
-    def _windows(self, topic: str, partitions: list[int], result: DrainResult) -> list[_Window]:
+    def _windows(self, topic: str, prefix: str, partitions: list[int], result: DrainResult) -> list[_Window]:
         committed = self._committed(topic, partitions)
         windows = []
         for partition in partitions:
@@ -202,8 +203,8 @@ class KafkaDrain:
                 )
             else:
                 start = offset
-            start = self._recover(topic, partition, start, result)
-            window = _Window(partition, start, high, next_offset=start)
+            start = self._recover(prefix, topic, partition, start, result)
+            window = _Window(topic, prefix, partition, start, high, result, next_offset=start)
             window.reached_end = start >= high
             result.next_offsets[partition] = start
             windows.append(window)
@@ -211,26 +212,28 @@ class KafkaDrain:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _flush(self, topic: str, window: _Window, result: DrainResult) -> None:
+    def _flush(self, window: _Window) -> None:
         """Hand a full batch to the uploaders: compressing and writing it overlaps with reading on."""
         batch = window.batch
         if batch is None or batch.count == 0:
             return
-        key = str(ObjectKey(self.prefix, topic, window.partition, batch.first_offset, batch.last_offset))
+        key = str(
+            ObjectKey(window.prefix, window.topic, window.partition, batch.first_offset, batch.last_offset)
+        )
         self._in_flight.append(self._uploads.submit(self._write, key, batch))
         if len(self._in_flight) > MAX_IN_FLIGHT:
             self._in_flight.popleft().result()  # bounded memory: wait for the oldest upload
-        result.objects.append(
+        window.result.objects.append(
             LandedObject(key, window.partition, batch.first_offset, batch.last_offset, batch.count)
         )
-        result.next_offsets[window.partition] = batch.last_offset + 1
+        window.result.next_offsets[window.partition] = batch.last_offset + 1
         window.batch = None
 
     def _write(self, key: str, batch: BatchBuffer) -> None:
         self.store.put(key, batch.finish(), metadata={"events": str(batch.count)})
         crash_point("drain.object_written")
 
-    def _take(self, topic: str, message, window: _Window, result: DrainResult) -> None:
+    def _take(self, message, window: _Window) -> None:
         offset = message.offset()
         if offset < window.next_offset or self._budget == 0:
             return  # already landed, or beyond this run's cap: the next run reads it
@@ -241,7 +244,7 @@ class KafkaDrain:
         window.batch.add(
             offset,
             encode_record(
-                topic,
+                window.topic,
                 window.partition,
                 offset,
                 message.timestamp()[1] if message.timestamp()[0] else None,
@@ -254,7 +257,7 @@ class KafkaDrain:
         if offset >= window.end - 1:
             window.reached_end = True
         if window.batch.count >= self.batch_size:
-            self._flush(topic, window, result)
+            self._flush(window)
 
     def _poll(self, timeout: float) -> list:
         messages = self.consumer.consume(num_messages=POLL_BATCH, timeout=timeout)
@@ -266,23 +269,21 @@ class KafkaDrain:
                 )
         return [m for m in messages if m.error() is None]
 
-    def _read(
-        self, topic: str, windows: dict[int, _Window], active: list[_Window], result: DrainResult
-    ) -> None:
+    def _read(self, windows: dict[tuple[str, int], _Window], active: list[_Window]) -> None:
         last_progress = time.monotonic()
         while any(not w.done for w in active) and self._budget != 0:
             messages = self._poll(POLL_SECONDS)
             for message in messages:
-                self._take(topic, message, windows[message.partition()], result)
+                self._take(message, windows[message.topic(), message.partition()])
             if messages:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > self.timeout:
-                waiting = {w.partition: (w.next_offset, w.end) for w in active if not w.done}
+                waiting = {f"{w.topic}[{w.partition}]": (w.next_offset, w.end) for w in active if not w.done}
                 raise DrainError(
                     f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while "
-                    f"{topic!r} partitions {waiting} (next offset, end offset) still had records. "
-                    f"Check the brokers' health and the connection's settings, then rerun: nothing was "
-                    f"committed, so the next attempt starts where this one stopped."
+                    f"partitions {waiting} (next offset, end offset) still had records. Check the brokers' "
+                    f"health and the connection's settings, then rerun: nothing was committed, so the next "
+                    f"attempt starts where this one stopped."
                 )
         # Records the broker already sent past the end offset (Tansu may report a high watermark
         # below the last batch's end): take what is queued, without waiting for more.
@@ -291,36 +292,40 @@ class KafkaDrain:
             if not messages:
                 break
             for message in messages:
-                self._take(topic, message, windows[message.partition()], result)
+                self._take(message, windows[message.topic(), message.partition()])
         for window in windows.values():
-            self._flush(topic, window, result)
+            self._flush(window)
 
-    def drain(self, topic: str, max_events: int = 0) -> DrainResult:
-        """Land every record of ``topic`` from the committed offsets to the end offsets seen now, or only
-        the first ``max_events`` records read (0: no cap); what is left is read by the next run."""
-        result = DrainResult(topic)
+    def drain(self, prefixes: dict[str, str], max_events: int = 0) -> dict[str, DrainResult]:
+        """Land every record of the topics (topic -> object prefix) from the committed offsets to the end
+        offsets seen now, all topics read together, or only the first ``max_events`` records read (0: no
+        cap); what is left is read by the next run."""
         self._budget = max_events if max_events > 0 else None
-        partitions = self._partitions(topic)
-        if partitions is None:
-            log.warning("topic %s does not exist (yet): nothing to drain", topic)
-            result.topic_missing = True
-            return result
-        windows = {w.partition: w for w in self._windows(topic, partitions, result)}
+        results = {topic: DrainResult(topic) for topic in prefixes}
+        windows: dict[tuple[str, int], _Window] = {}
+        for topic, prefix in prefixes.items():
+            partitions = self._partitions(topic)
+            if partitions is None:
+                log.warning("topic %s does not exist (yet): nothing to drain", topic)
+                results[topic].topic_missing = True
+                continue
+            for window in self._windows(topic, prefix, partitions, results[topic]):
+                windows[topic, window.partition] = window
         active = [w for w in windows.values() if not w.done]
         if not active:
-            log.info("%s: nothing new (%d objects recovered)", topic, result.recovered_objects)
-            return result
+            log.info("nothing new in %s", ", ".join(prefixes))
+            return results
 
-        self.consumer.assign([TopicPartition(topic, w.partition, w.start) for w in active])
+        self.consumer.assign([TopicPartition(w.topic, w.partition, w.start) for w in active])
         self._in_flight = deque()
         with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="drain-upload") as self._uploads:
             try:
-                self._read(topic, windows, active, result)
+                self._read(windows, active)
                 while self._in_flight:  # every object written, or the first failure raised here
                     self._in_flight.popleft().result()
             finally:
                 self.consumer.unassign()
-        return result
+        return results
 
 
 def commit_offsets(

@@ -28,11 +28,6 @@ FULL_REFRESH_SKIP = (
 )
 
 
-# Memory of a bulk drain: librdkafka prefetches up to this much per partition (default 64 MB).
-# The connection's extra can override it.
-DRAIN_CONSUMER_DEFAULTS = {"queued.max.messages.kbytes": 16 * 1024}
-
-
 class DrainConsumerHook(KafkaConsumerHook):
     """The provider's consumer hook, with the settings a commit-after-write drain relies on."""
 
@@ -44,7 +39,6 @@ class DrainConsumerHook(KafkaConsumerHook):
             )
         return super()._get_client(
             {
-                **DRAIN_CONSUMER_DEFAULTS,
                 **config,
                 "enable.auto.commit": False,  # offsets are committed only after their objects are written
                 "enable.auto.offset.store": False,
@@ -83,36 +77,30 @@ def drain_kafka(params: dict) -> dict:
     store = _object_store(settings)
     store.check_bucket()
     consumer = _consumer(settings)
-    cap = params["max_events"] or 0  # 0: no cap
-    remaining = cap
-    topics = []
+    prefixes = {settings.topic(table): settings.raw_prefix_for(table) for table in settings.contract}
+    drainer = drain.KafkaDrain(
+        consumer,
+        store,
+        settings.kafka_conn_id,
+        settings.batch_size,
+        settings.gzip_level,
+        settings.kafka_timeout_seconds,
+    )
     try:
-        for table in settings.contract:
-            if cap and remaining <= 0:
-                log.info("the cap of %d events per run is reached; the rest waits for the next run", cap)
-                break
-            drainer = drain.KafkaDrain(
-                consumer,
-                store,
-                settings.kafka_conn_id,
-                settings.raw_prefix_for(table),
-                settings.batch_size,
-                settings.gzip_level,
-                settings.kafka_timeout_seconds,
-            )
-            result = drainer.drain(settings.topic(table), max_events=remaining)
-            remaining -= result.events
-            log.info(
-                "%s: %d records landed in %d objects (%d recovered from an earlier attempt); next offsets %s",
-                result.topic,
-                result.events,
-                len(result.objects),
-                result.recovered_objects,
-                result.next_offsets,
-            )
-            topics.append(result.to_xcom())
+        results = drainer.drain(prefixes, max_events=params["max_events"] or 0)
     finally:
         consumer.close()
+    topics = []
+    for result in results.values():
+        log.info(
+            "%s: %d records landed in %d objects (%d recovered from an earlier attempt); next offsets %s",
+            result.topic,
+            result.events,
+            len(result.objects),
+            result.recovered_objects,
+            result.next_offsets,
+        )
+        topics.append(result.to_xcom())
     return {"topics": topics, "events": sum(t["events"] for t in topics)}
 
 

@@ -27,8 +27,10 @@ def values(count: int, start: int = 0) -> list[bytes | None]:
     return [None if i % 10 == 9 else f'{{"n":{i}}}'.encode() for i in range(start, start + count)]
 
 
-def drainer(consumer, store, batch_size=4) -> KafkaDrain:
-    return KafkaDrain(consumer, store, "cord_kafka", PREFIX, batch_size=batch_size, timeout=2)
+def drain(consumer, store, batch_size=4, max_events=0):
+    """A drain of the one test topic."""
+    kafka_drain = KafkaDrain(consumer, store, "cord_kafka", batch_size=batch_size, timeout=2)
+    return kafka_drain.drain({TOPIC: PREFIX}, max_events=max_events)[TOPIC]
 
 
 def landed(store) -> list[ObjectKey]:
@@ -37,7 +39,7 @@ def landed(store) -> list[ObjectKey]:
 
 def test_drains_every_partition_in_batches_with_tiling_keys(store):
     consumer = FakeConsumer(TOPIC, {0: values(10), 1: values(3)})
-    result = drainer(consumer, store).drain(TOPIC)
+    result = drain(consumer, store)
     assert result.events == 13
     assert result.next_offsets == {0: 10, 1: 3}
     keys = landed(store)
@@ -56,7 +58,7 @@ def test_drains_every_partition_in_batches_with_tiling_keys(store):
 def test_nothing_new_ends_without_polling(store):
     consumer = FakeConsumer(TOPIC, {0: values(5)})
     consumer.committed_offsets = {0: 5}
-    result = drainer(consumer, store).drain(TOPIC)
+    result = drain(consumer, store)
     assert result.events == 0
     assert result.objects == []
     assert consumer.consume_calls == 0
@@ -65,24 +67,24 @@ def test_nothing_new_ends_without_polling(store):
 def test_reads_from_committed_offsets_up_to_the_end_seen_at_start(store):
     consumer = FakeConsumer(TOPIC, {0: values(12)})
     consumer.committed_offsets = {0: 6}
-    result = drainer(consumer, store).drain(TOPIC)
+    result = drain(consumer, store)
     assert [(o.first_offset, o.last_offset) for o in result.objects] == [(6, 9), (10, 11)]
 
 
 def test_records_past_a_too_low_high_watermark_are_taken_from_the_same_poll(store):
     # Tansu can report the last batch's base offset + 1 as the high watermark.
     consumer = FakeConsumer(TOPIC, {0: values(8)}, high_watermark_lag=5)
-    result = drainer(consumer, store, batch_size=100).drain(TOPIC)
+    result = drain(consumer, store, batch_size=100)
     assert result.events == 8
     assert result.next_offsets == {0: 8}
 
 
 def test_a_crashed_attempt_is_recovered_without_reading_or_writing_twice(store):
     consumer = FakeConsumer(TOPIC, {0: values(10)})
-    first = drainer(consumer, store).drain(TOPIC)  # lands 3 objects, "crashes" before commit
+    first = drain(consumer, store)  # lands 3 objects, "crashes" before commit
     consumer.append(0, values(3, start=10))
     consumer.consume_calls = 0
-    second = drainer(consumer, store).drain(TOPIC)
+    second = drain(consumer, store)
     assert second.recovered_objects == 3
     assert [o.key for o in second.objects[:3]] == [o.key for o in first.objects]
     assert second.events == 13  # the recovered objects' events are handed over again
@@ -92,10 +94,10 @@ def test_a_crashed_attempt_is_recovered_without_reading_or_writing_twice(store):
 
 def test_cap_per_run_leaves_the_rest_for_the_next_run(store):
     consumer = FakeConsumer(TOPIC, {0: values(10), 1: values(10)})
-    first = drainer(consumer, store).drain(TOPIC, max_events=7)
+    first = drain(consumer, store, max_events=7)
     assert first.events == 7
     commit_offsets(consumer, "cord_kafka", TOPIC, first.next_offsets, timeout=1)
-    second = drainer(consumer, store).drain(TOPIC)
+    second = drain(consumer, store)
     assert second.events == 13
     assert sum(o.events for o in first.objects + second.objects) == 20
 
@@ -105,11 +107,11 @@ def test_offsets_deleted_before_they_were_drained_stop_the_drain(store):
     consumer.committed_offsets = {0: 2}
     consumer.get_watermark_offsets = lambda tp, timeout, cached: (5, 10)
     with pytest.raises(Exception, match="deleted by retention"):
-        drainer(consumer, store).drain(TOPIC)
+        drain(consumer, store)
 
 
 def test_missing_topic_is_reported_not_failed(store):
     consumer = FakeConsumer("other.topic", {0: values(1)})
-    result = drainer(consumer, store).drain(TOPIC)
+    result = drain(consumer, store)
     assert result.topic_missing
     assert result.events == 0
