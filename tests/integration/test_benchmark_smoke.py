@@ -1,0 +1,39 @@
+"""The benchmark runs end to end at a small N and writes its figures (a smoke run: no speed asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_benchmark_completes_and_writes_its_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.bench", "--events", "3000", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert [s["name"] for s in figures["stages"]] == [
+        "drain + MinIO write",
+        "bronze load",
+        "dbt build (models + tests)",
+        "SQL checks",
+    ]
+    assert figures["stages"][1]["events"] >= 3000
+    assert set(figures["references"]) == {"plain_copy", "runbook_way", "runbook_way_commit_per_object"}
+    assert set(figures["incremental"]) == {"drain", "load", "dbt", "checks"}
+    assert figures["dbt_ran_during_parse"] is False
+    assert "bronze load / plain COPY" in result.stdout
