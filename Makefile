@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml
 
-.PHONY: install manifest demo test lint stack-up stack-down airflow health clean
+.PHONY: install manifest demo test lint stack-up stack-down airflow health bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,10 +46,15 @@ airflow: $(MANIFEST)
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack airflow
 
+# Throughput, memory and incremental cost on a stack of its own: make bench [EVENTS=1000000]
+EVENTS ?= 1000000
+bench: $(MANIFEST)
+	$(BIN)/python -m devstack.bench --events $(EVENTS)
+
 # PASS/WARN/FAIL per bronze table, staging model and mart of the local stack's warehouse.
 health: $(INSTALLED)
 	eval "$$($(BIN)/python -m devstack env)" && $(BIN)/python -m include.cdc.health
 
 clean:
 	-$(BIN)/python -m devstack reset
-	rm -rf .stack-tests include/dbt/target include/dbt/logs .pytest_cache .ruff_cache
+	rm -rf .stack-tests .stack-bench include/dbt/target include/dbt/logs .pytest_cache .ruff_cache
