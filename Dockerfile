@@ -2,8 +2,11 @@
 # requirements.txt and copy the project; the steps below run after them.
 FROM astrocrpr.io/astronomer/astro-runtime:3.3-2
 
+# MALLOC_ARENA_MAX: fewer glibc malloc arenas keep the drain's and the bronze load's threads from
+# holding freed batch buffers (peak memory of a million-event load: README, Benchmark).
 ENV AIRFLOW__COSMOS__ENABLE_TELEMETRY=False \
-    DBT_SEND_ANONYMOUS_USAGE_STATS=False
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False \
+    MALLOC_ARENA_MAX=2
 
 # The dbt manifest Cosmos renders the task group from (LoadMode.DBT_MANIFEST): built once here, so
 # parsing the DAG never runs dbt. `dbt parse` needs no database connection.

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 DDL = "bronze/ddl.sql"
 LOAD = "bronze/load.sql"
-PREFETCH = 3  # objects downloaded and parsed ahead of the one being copied
+PREFETCH = 1  # objects downloaded and parsed ahead of the one being copied
+COPY_CHUNK_ROWS = 100  # rows per COPY write: about psycopg's own largest buffer
 
 
 class _RowAccepted(Exception):
@@ -199,7 +200,8 @@ class _ObjectLoader:
             if prepared.rows:
                 with self.conn.cursor() as cursor:
                     with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
-                        copy.write(b"".join(prepared.rows))
+                        for i in range(0, len(prepared.rows), COPY_CHUNK_ROWS):  # no copy of the whole object
+                            copy.write(b"".join(prepared.rows[i : i + COPY_CHUNK_ROWS]))
                     copied = cursor.rowcount
                     cursor.execute(statement(LOAD, "insert_incoming", table=target.bronze_table), params)
                     counts.rows_loaded = cursor.rowcount

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 POLL_BATCH = 1000
 POLL_SECONDS = 0.5
 UPLOAD_THREADS = 2  # compress (zlib releases the GIL) and upload while the main thread reads on
-MAX_IN_FLIGHT = 4  # batches handed over but not yet written; bounds the drain's memory
+MAX_IN_FLIGHT = 2  # batches handed to the uploaders and not yet written: bounds the drain's memory
 TRAILING_POLLS = 10  # bounds the non-blocking polls after the end offsets are reached
 
 

@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import re
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
+
+COMPRESS_CHUNK_LINES = 500  # lines joined per compress call
 
 OBJECT_SUFFIX = ".jsonl.gz"
 _OFFSET_DIGITS = 20
@@ -188,8 +193,8 @@ def decode_record(line: bytes) -> LandedRecord:
 
 
 class BatchBuffer:
-    """One object's lines. They are compressed in one go when the batch is full (``finish``), which
-    releases the GIL, so the drain can compress and upload batches on other threads while it reads."""
+    """One object's lines. They are compressed when the batch is full (``finish``), which releases the
+    GIL, so the drain can compress and upload batches on other threads while it reads."""
 
     def __init__(self, first_offset: int, gzip_level: int) -> None:
         self.first_offset = first_offset
@@ -204,10 +209,22 @@ class BatchBuffer:
         self.count += 1
 
     def finish(self) -> bytes:
-        # mtime=0: the same records always compress to the same bytes, so a rewrite is identical.
-        return gzip.compress(b"".join(self._lines), compresslevel=self.gzip_level, mtime=0)
+        """The gzip object. The lines are compressed a chunk at a time and released, so an upload in
+        flight holds only compressed bytes, never a second copy of the batch."""
+        # wbits 31: a gzip member with mtime 0, so the same records always compress to the same bytes
+        # and a rewrite is identical.
+        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31)
+        lines, self._lines = self._lines, []
+        parts = [
+            compressor.compress(b"".join(lines[i : i + COMPRESS_CHUNK_LINES]))
+            for i in range(0, len(lines), COMPRESS_CHUNK_LINES)
+        ]
+        parts.append(compressor.flush())
+        return b"".join(parts)
 
 
-def read_lines(body: bytes) -> list[bytes]:
-    """The JSONL lines of a landed object."""
-    return gzip.decompress(body).splitlines()
+def read_lines(body: bytes) -> Iterator[bytes]:
+    """The JSONL lines of a landed object, decompressed as they are read: the whole text of an object
+    is never in memory at once."""
+    with gzip.GzipFile(fileobj=io.BytesIO(body)) as text:
+        yield from text

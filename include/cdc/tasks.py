@@ -39,6 +39,10 @@ class DrainConsumerHook(KafkaConsumerHook):
             )
         return super()._get_client(
             {
+                # A small prefetch queue, refilled at once rather than after librdkafka's default 1 s
+                # back-off: the drain stays fast and its memory bounded (the connection may override both).
+                "queued.max.messages.kbytes": 8192,
+                "fetch.queue.backoff.ms": 5,
                 **config,
                 "enable.auto.commit": False,  # offsets are committed only after their objects are written
                 "enable.auto.offset.store": False,

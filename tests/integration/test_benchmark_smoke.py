@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_benchmark_completes_and_writes_its_figures(tmp_path):
+def test_benchmark_completes_and_writes_its_figures(stack, tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "devstack.bench", "--events", "3000", "--out", str(out)],
@@ -37,3 +37,4 @@ def test_benchmark_completes_and_writes_its_figures(tmp_path):
     assert set(figures["incremental"]) == {"drain", "load", "dbt", "checks"}
     assert figures["dbt_ran_during_parse"] is False
     assert "bronze load / plain COPY" in result.stdout
+    assert stack.postgres.answers(), "the benchmark reset a stack that was not its own"

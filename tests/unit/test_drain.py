@@ -115,3 +115,20 @@ def test_missing_topic_is_reported_not_failed(store):
     result = drain(consumer, store)
     assert result.topic_missing
     assert result.events == 0
+
+
+def test_the_consumer_never_auto_commits_and_its_prefetch_can_be_tuned(monkeypatch):
+    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+
+    from include.cdc.tasks import DrainConsumerHook
+
+    seen = {}
+    monkeypatch.setattr(KafkaConsumerHook, "_get_client", lambda self, config: seen.update(config))
+    hook = DrainConsumerHook(topics=[], kafka_config_id="cord_kafka")
+    hook._get_client({"group.id": "g", "enable.auto.commit": True, "queued.max.messages.kbytes": 4096})
+    assert seen["enable.auto.commit"] is False
+    assert seen["enable.auto.offset.store"] is False
+    assert seen["queued.max.messages.kbytes"] == 4096  # the connection's extra wins for tuning
+    assert seen["fetch.queue.backoff.ms"] == 5
+    with pytest.raises(ValueError, match=r"group\.id"):
+        hook._get_client({})

@@ -89,7 +89,7 @@ def test_batch_buffer_compresses_deterministically():
     assert (first.first_offset, first.last_offset, first.count) == (10, 14, 5)
     body = first.finish()
     assert body == second.finish()  # a retry rewrites byte-identical objects
-    assert len(read_lines(body)) == 5
+    assert len(list(read_lines(body))) == 5
     assert gzip.decompress(body).count(b"\n") == 5
 
 
