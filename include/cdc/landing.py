@@ -15,14 +15,13 @@ text field null) when not.
 from __future__ import annotations
 
 import base64
-import gzip
 import io
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import msgspec
+from isal import igzip, isal_zlib
 
 COMPRESS_CHUNK_LINES = 500  # lines joined per compress call
 
@@ -213,7 +212,7 @@ class BatchBuffer:
         flight holds only compressed bytes, never a second copy of the batch."""
         # wbits 31: a gzip member with mtime 0, so the same records always compress to the same bytes
         # and a rewrite is identical.
-        compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31)
+        compressor = isal_zlib.compressobj(self.gzip_level, isal_zlib.DEFLATED, 31)
         lines, self._lines = self._lines, []
         parts = [
             compressor.compress(b"".join(lines[i : i + COMPRESS_CHUNK_LINES]))
@@ -226,5 +225,5 @@ class BatchBuffer:
 def read_lines(body: bytes) -> Iterator[bytes]:
     """The JSONL lines of a landed object, decompressed as they are read: the whole text of an object
     is never in memory at once."""
-    with gzip.GzipFile(fileobj=io.BytesIO(body)) as text:
+    with igzip.IGzipFile(fileobj=io.BytesIO(body)) as text:
         yield from text

@@ -47,7 +47,7 @@ class Settings:
     raw_prefix: str = "raw/"
     quarantine_prefix: str = "quarantine/"
     batch_size: int = 5000
-    gzip_level: int = 1
+    gzip_level: int = 1  # ISA-L's levels: 0 to 3
 
     # Bounds of one run.
     max_events_per_run: int = 0  # 0: no cap
@@ -90,8 +90,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}MAX_QUARANTINED_PER_RUN must be 0 or positive")
         if self.max_events_per_run < 0:
             raise SettingsError(f"{ENV_PREFIX}MAX_EVENTS_PER_RUN must be 0 (no cap) or positive")
-        if not 0 <= self.gzip_level <= 9:
-            raise SettingsError(f"{ENV_PREFIX}GZIP_LEVEL must be between 0 and 9")
+        if not 0 <= self.gzip_level <= 3:
+            raise SettingsError(f"{ENV_PREFIX}GZIP_LEVEL must be between 0 and 3 (ISA-L's levels)")
         for name in ("min_multilingual_share", "max_supplier_share", "max_for_sale_shift"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} is a share: between 0 and 1")
