@@ -152,12 +152,9 @@ def warm_checks() -> None:
 
 def stage_checks() -> int:
     """Every check of the DAG, run as its operator runs it."""
-    import psycopg
+    from devstack.services import Stack
 
-    c = json.loads(os.environ["AIRFLOW_CONN_CORD_WAREHOUSE"])
-    with psycopg.connect(
-        host=c["host"], port=c["port"], user=c["login"], password=c["password"], dbname=c["schema"]
-    ) as conn:
+    with Stack().connect_warehouse() as conn:
         failed = [sql for sql, parameters in _CHECKS if not all(conn.execute(sql, parameters).fetchone())]
     if failed:
         raise RuntimeError(f"{len(failed)} checks failed")
@@ -307,16 +304,7 @@ def run(events: int, out: Path) -> Report:
     stack = Stack(stack.dir)
     stack.up()
     env = {**os.environ, **stack.airflow_env(), "BENCH_DBT_TARGET": str(stack.dir / "dbt-target")}
-    c = stack.connections()["cord_warehouse"]
-    env.update(
-        {
-            "CORD_WAREHOUSE_HOST": c["host"],
-            "CORD_WAREHOUSE_PORT": str(c["port"]),
-            "CORD_WAREHOUSE_USER": c["login"],
-            "CORD_WAREHOUSE_PASSWORD": c["password"],
-            "CORD_WAREHOUSE_DB": c["schema"],
-        }
-    )
+    env.update(stack.dbt_env())
     report = Report(events=events, cores=os.cpu_count() or 0, machine=platform.machine())
 
     incremental = max(1, events // 100)
@@ -351,17 +339,13 @@ def run(events: int, out: Path) -> Report:
     report.stages.append(stage("dbt", "dbt build (models + tests)"))
     report.stages.append(stage("checks", "SQL checks"))
 
-    import psycopg
-
     from include.cdc.settings import Settings
     from include.cdc.storage import ObjectStore
 
     os.environ.update(stack.airflow_env())
     settings = Settings.from_env()
     store = ObjectStore(stack.s3.client(), settings.bucket, settings.s3_conn_id)
-    with psycopg.connect(
-        host=c["host"], port=c["port"], user=c["login"], password=c["password"], dbname=c["schema"]
-    ) as conn:
+    with stack.connect_warehouse() as conn:
         copied, copy_seconds = plain_copy(conn, [t.bronze_table for t in settings.contract])
         report.references = {
             "plain_copy": {"rows": copied, "seconds": copy_seconds, "rows_per_second": copied / copy_seconds}

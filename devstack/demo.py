@@ -64,20 +64,10 @@ def load_dag():
 
 def warehouse_query(stack: Stack):
     """A function running one query on the stack's warehouse, rows as dicts."""
-    import psycopg
     from psycopg.rows import dict_row
 
-    c = stack.connections()["cord_warehouse"]
-
     def query(sql: str) -> list[dict]:
-        with psycopg.connect(
-            host=c["host"],
-            port=c["port"],
-            user=c["login"],
-            password=c["password"],
-            dbname=c["schema"],
-            row_factory=dict_row,
-        ) as conn:
+        with stack.connect_warehouse(row_factory=dict_row) as conn:
             return conn.execute(sql).fetchall()
 
     return query

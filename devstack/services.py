@@ -668,6 +668,31 @@ class Stack:
             },
         }
 
+    def connect_warehouse(self, database: str | None = None, **options):
+        """A psycopg connection as the pipeline's warehouse role (to ``database`` when given)."""
+        import psycopg
+
+        c = self.connections()["cord_warehouse"]
+        return psycopg.connect(
+            host=c["host"],
+            port=c["port"],
+            user=c["login"],
+            password=c["password"],
+            dbname=database or c["schema"],
+            **options,
+        )
+
+    def dbt_env(self, database: str | None = None) -> dict[str, str]:
+        """The variables include/dbt/profiles.yml reads, for the warehouse (``database`` when given)."""
+        c = self.connections()["cord_warehouse"]
+        return {
+            "CORD_WAREHOUSE_HOST": c["host"],
+            "CORD_WAREHOUSE_PORT": str(c["port"]),
+            "CORD_WAREHOUSE_USER": c["login"],
+            "CORD_WAREHOUSE_PASSWORD": c["password"],
+            "CORD_WAREHOUSE_DB": database or c["schema"],
+        }
+
     def airflow_env(self) -> dict[str, str]:
         """Environment for Airflow processes (CLI, scheduler, tests) that use this stack."""
         home = self.dir / "airflow"

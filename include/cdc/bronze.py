@@ -171,7 +171,21 @@ def _prefetched(keys: Iterable[str], prepare: Callable[[str], _PreparedObject]) 
                 future.cancel()
 
 
-class _ObjectLoader:
+class _Statements:
+    """Runs the named statements of ``include/sql`` on one connection (``self.conn``)."""
+
+    conn: psycopg.Connection
+
+    def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
+        return self.conn.execute(statement(relative, name, **identifiers), params)
+
+
+def _row_offset(row: bytes) -> int:
+    """The Kafka offset of a COPY row (its first field)."""
+    return int(row.split(b"\t", 1)[0])
+
+
+class _ObjectLoader(_Statements):
     """Loads prepared objects over one connection, each object in one transaction with its ledger row."""
 
     def __init__(self, conn: psycopg.Connection, store: ObjectStore) -> None:
@@ -180,9 +194,6 @@ class _ObjectLoader:
         with conn.transaction():
             self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
             self._run(LOAD, "create_incoming")
-
-    def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
-        return self.conn.execute(statement(relative, name, **identifiers), params)
 
     def load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
         try:
@@ -244,9 +255,7 @@ class _ObjectLoader:
                         cursor.execute(statement(LOAD, "check_incoming"))
                         raise _RowAccepted
                 except psycopg.errors.DataError as exc:
-                    refused[int(row.split(b"\t", 1)[0])] = (
-                        f"PostgreSQL refuses it: {str(exc).splitlines()[0]}"
-                    )
+                    refused[_row_offset(row)] = f"PostgreSQL refuses it: {str(exc).splitlines()[0]}"
                 except _RowAccepted:
                     pass
         return refused
@@ -258,7 +267,7 @@ class _ObjectLoader:
             bad = _Quarantined(offset, reason, records[offset].raw_value())
             put_quarantined(self.store, target, prepared, bad)
             prepared.quarantined.append(bad)
-        prepared.rows = [r for r in prepared.rows if int(r.split(b"\t", 1)[0]) not in refused]
+        prepared.rows = [r for r in prepared.rows if _row_offset(r) not in refused]
         prepared.counts.quarantined = len(prepared.quarantined)
 
 
@@ -275,7 +284,7 @@ def put_quarantined(
     )
 
 
-class BronzeLoader:
+class BronzeLoader(_Statements):
     """The load of one run: the lock, the DDL, what is pending, and the objects loaded on ``connections``
     connections at once. Objects of one partition always load in offset order, on one connection."""
 
@@ -292,9 +301,6 @@ class BronzeLoader:
         self.where = where
         self.connect = connect
         self.connections = connections if connect is not None else 1
-
-    def _run(self, relative: str, name: str, params: dict | None = None, **identifiers: str):
-        return self.conn.execute(statement(relative, name, **identifiers), params)
 
     def lock(self) -> None:
         if not self._run(LOAD, "try_lock").fetchone()[0]:

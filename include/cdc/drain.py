@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 POLL_BATCH = 1000
 POLL_SECONDS = 0.5
-UPLOAD_THREADS = 2  # compress (zlib releases the GIL) and upload while the main thread reads on
+UPLOAD_THREADS = 2  # compress (ISA-L releases the GIL) and upload while the main thread reads on
 MAX_IN_FLIGHT = 2  # batches handed to the uploaders and not yet written: bounds the drain's memory
 TRAILING_POLLS = 10  # bounds the non-blocking polls after the end offsets are reached
 
@@ -90,10 +90,6 @@ class _Window:
     batch: BatchBuffer | None = None
     next_offset: int = 0
     reached_end: bool = False
-
-    @property
-    def done(self) -> bool:
-        return self.reached_end
 
 
 class KafkaDrain:
@@ -271,14 +267,16 @@ class KafkaDrain:
 
     def _read(self, windows: dict[tuple[str, int], _Window], active: list[_Window]) -> None:
         last_progress = time.monotonic()
-        while any(not w.done for w in active) and self._budget != 0:
+        while any(not w.reached_end for w in active) and self._budget != 0:
             messages = self._poll(POLL_SECONDS)
             for message in messages:
                 self._take(message, windows[message.topic(), message.partition()])
             if messages:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > self.timeout:
-                waiting = {f"{w.topic}[{w.partition}]": (w.next_offset, w.end) for w in active if not w.done}
+                waiting = {
+                    f"{w.topic}[{w.partition}]": (w.next_offset, w.end) for w in active if not w.reached_end
+                }
                 raise DrainError(
                     f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while "
                     f"partitions {waiting} (next offset, end offset) still had records. Check the brokers' "
@@ -311,7 +309,7 @@ class KafkaDrain:
                 continue
             for window in self._windows(topic, prefix, partitions, results[topic]):
                 windows[topic, window.partition] = window
-        active = [w for w in windows.values() if not w.done]
+        active = [w for w in windows.values() if not w.reached_end]
         if not active:
             log.info("nothing new in %s", ", ".join(prefixes))
             return results

@@ -73,16 +73,7 @@ class Corner:
         return sum(self.scalar(f"select count(*) from bronze.{t.bronze_table}") for t in load_contract())
 
     def connect(self) -> psycopg.Connection:
-        c = self.stack.connections()["cord_warehouse"]
-        return psycopg.connect(
-            host=c["host"],
-            port=c["port"],
-            user=c["login"],
-            password=c["password"],
-            dbname=self.database,
-            row_factory=dict_row,
-            autocommit=True,
-        )
+        return self.stack.connect_warehouse(self.database, row_factory=dict_row, autocommit=True)
 
     def query(self, sql: str, *params) -> list[dict]:
         with self.connect() as conn:

@@ -20,15 +20,8 @@ def ingest() -> dict:
 
 def dbt(corner, monkeypatch, tmp_path: Path, *args: str) -> None:
     """Run dbt on the test's database, with the project's own profile (profiles.yml reads the env)."""
-    c = corner.stack.connections()["cord_warehouse"]
-    for name, value in {
-        "HOST": c["host"],
-        "PORT": str(c["port"]),
-        "USER": c["login"],
-        "PASSWORD": c["password"],
-        "DB": corner.database,
-    }.items():
-        monkeypatch.setenv(f"CORD_WAREHOUSE_{name}", value)
+    for name, value in corner.stack.dbt_env(corner.database).items():
+        monkeypatch.setenv(name, value)
     result = dbtRunner().invoke(
         [
             *args,
