@@ -49,8 +49,16 @@ settings = Settings.from_env()
             type="integer",
             minimum=0,
             title="Events per run",
-            description="Read at most this many Kafka records in this run (0: no cap). The rest waits "
-            "for the next run.",
+            description="Read at most this many Kafka records in this run (0: no cap), shared fairly "
+            "across the tables. The rest waits for the next run.",
+        ),
+        "accept_lost_offsets": Param(
+            False,
+            type="boolean",
+            title="Accept lost offsets",
+            description="Only after the drain failed because Kafka deleted records (retention) before they "
+            "were drained: log the lost offsets and move on from the start of the log. Re-snapshot the "
+            "table with Debezium first.",
         ),
     },
     default_args={

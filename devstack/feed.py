@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaException, Producer
@@ -23,16 +24,22 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
             raise
 
 
-def produce(bootstrap: str, messages: Iterable[Message]) -> int:
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 20,
-            "batch.num.messages": 5000,
-            "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB
-            "queue.buffering.max.messages": 200_000,
-        }
-    )
+def produce(bootstrap: str, messages: Iterable[Message], transaction_size: int = 0) -> int:
+    """Produce the messages; with ``transaction_size``, in committed transactions of that many, as a Kafka
+    Connect worker with exactly-once source support writes them (commit markers take offsets)."""
+    config = {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 20,
+        "batch.num.messages": 5000,
+        "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB
+        "queue.buffering.max.messages": 200_000,
+    }
+    if transaction_size:
+        config["transactional.id"] = f"devstack-feed-{uuid.uuid4().hex[:8]}"
+    producer = Producer(config)
+    if transaction_size:
+        producer.init_transactions(30)
+        producer.begin_transaction()
     errors: list[str] = []
 
     def delivered(error, _message) -> None:
@@ -56,8 +63,13 @@ def produce(bootstrap: str, messages: Iterable[Message]) -> int:
             except BufferError:
                 producer.poll(0.05)
         count += 1
-        if count % 10_000 == 0:
+        if transaction_size and count % transaction_size == 0:
+            producer.commit_transaction(60)
+            producer.begin_transaction()
+        elif count % 10_000 == 0:
             producer.poll(0)
+    if transaction_size:
+        producer.commit_transaction(60)
     remaining = producer.flush(60)
     if remaining or errors:
         raise RuntimeError(f"{remaining} messages undelivered, {len(errors)} delivery errors: {errors[:3]}")

@@ -5,13 +5,18 @@ transaction, rows are inserted with ``ON CONFLICT (kafka_topic, kafka_partition,
 NOTHING``, and a session advisory lock keeps a second load from interleaving. Rows go in bulk (COPY into
 a temporary table, then one INSERT ... SELECT per object), never one statement per row.
 
-Tombstones are counted, not loaded. A record that is not a change event is written unchanged under the
-quarantine prefix, recorded in ``bronze.quarantine`` with the reason, and counted.
+What is pending is the archive's listing minus the ledger, so objects load whatever order they landed in.
+
+Tombstones are counted, not loaded. A record that is not a change event staging can decode, whatever its
+bytes, is written unchanged under the quarantine prefix, recorded in ``bronze.quarantine`` with the reason,
+and counted; so are rows PostgreSQL refuses for their content. Only the warehouse, the bucket and a damaged
+archive can fail the load, with one error naming the connection and the object.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -21,11 +26,11 @@ from dataclasses import dataclass, field
 import psycopg
 
 from include.cdc.contract import SourceTable
-from include.cdc.debezium import NotAnEnvelope, parse_change_event
+from include.cdc.debezium import NotAnEnvelope, failure_reason, parse_change_event
 from include.cdc.faults import crash_point
-from include.cdc.landing import ObjectKey, decode_record, partition_prefix, read_lines, topic_prefix
+from include.cdc.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
 from include.cdc.sqlfiles import statement
-from include.cdc.storage import ObjectStore
+from include.cdc.storage import ObjectStore, StorageError
 from include.cdc.warehouse import WarehouseError, explain
 
 log = logging.getLogger(__name__)
@@ -107,6 +112,12 @@ class _PreparedObject:
     quarantined: list[_Quarantined]
 
 
+def _named(key: str) -> str:
+    """A landed object as errors name it: its key and the offsets it holds."""
+    parsed = ObjectKey.parse(key)
+    return f"object {key} (offsets {parsed.first_offset}..{parsed.last_offset})"
+
+
 def _copy_field(text: str) -> str:
     """Escape a value for COPY's text format (JSON text rarely needs more than the backslashes)."""
     if "\\" in text:
@@ -116,36 +127,43 @@ def _copy_field(text: str) -> str:
     return text
 
 
+def _copy_row(record: LandedRecord, target: BronzeTarget) -> bytes:
+    """The record's COPY line; NotAnEnvelope with the reason when it may not enter bronze."""
+    if record.key is None and record.key_bytes is not None:
+        raise NotAnEnvelope("key is not valid UTF-8")
+    if record.value is None:
+        raise NotAnEnvelope("value is not valid UTF-8")
+    event = parse_change_event(record.key, record.value, target.table)
+    timestamp = str(record.timestamp_ms) if record.timestamp_ms is not None else "\\N"
+    key_field, value_field = _copy_field(event.key_json), _copy_field(event.envelope_json)
+    return f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}\n".encode()
+
+
 def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObject:
-    """Split one landed object into COPY rows, tombstones and quarantined records."""
+    """Split one landed object into COPY rows, tombstones and quarantined records.
+
+    No record can stop the load: whatever checking one raises quarantines it with a reason (a damaged
+    object, which is no Kafka input, raises DamagedObject). Only records that fail pay for the handlers.
+    """
     parsed_key = ObjectKey.parse(key)
     counts = Counts(objects=1)
-    rows: list[str] = []
+    rows: list[bytes] = []
     quarantined: list[_Quarantined] = []
-    for line in read_lines(body):
+    for record in read_records(key, body):
         counts.records += 1
-        record = decode_record(line)
         if record.is_tombstone:
             counts.tombstones += 1
             continue
         try:
-            if record.value is None:
-                raise NotAnEnvelope("value is not valid UTF-8")
-            if "\\u0000" in record.value or (record.key and "\\u0000" in record.key):
-                raise NotAnEnvelope("contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store")
-            event = parse_change_event(record.key, record.value, target.table)
-        except NotAnEnvelope as exc:
-            quarantined.append(_Quarantined(record.offset, str(exc), record.raw_value()))
+            rows.append(_copy_row(record, target))
             continue
-        timestamp = str(record.timestamp_ms) if record.timestamp_ms is not None else "\\N"
-        key_field, value_field = _copy_field(event.key_json), _copy_field(event.envelope_json)
-        row = f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}\n"
-        try:
-            rows.append(row.encode("utf-8"))
-        except UnicodeEncodeError:  # an unpaired surrogate escape, decoded by Python's JSON parser
-            quarantined.append(
-                _Quarantined(record.offset, "contains an unpaired UTF-16 surrogate", record.raw_value())
-            )
+        except NotAnEnvelope as exc:
+            reason = str(exc)
+        except MemoryError:  # the worker's, not the record's
+            raise
+        except Exception as exc:
+            reason = failure_reason(exc, record.key, record.value or "")
+        quarantined.append(_Quarantined(record.offset, reason, record.raw_value()))
     counts.quarantined = len(quarantined)
     return _PreparedObject(parsed_key, key, rows, counts, quarantined)
 
@@ -185,22 +203,49 @@ def _row_offset(row: bytes) -> int:
     return int(row.split(b"\t", 1)[0])
 
 
+def _refused_for_its_content(exc: psycopg.Error) -> bool:
+    """Whether PostgreSQL refused the data itself (class 22, data exception, e.g. invalid JSON; class 54,
+    program limit exceeded, e.g. stack depth limit exceeded) rather than failed as a service."""
+    return (exc.sqlstate or "")[:2] in {"22", "54"}
+
+
+def _refusal(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    detail = f" ({diag.message_detail})" if diag.message_detail else ""
+    return f"PostgreSQL refuses it: {diag.message_primary or str(exc).splitlines()[0]}{detail}"
+
+
 class _ObjectLoader(_Statements):
     """Loads prepared objects over one connection, each object in one transaction with its ledger row."""
 
-    def __init__(self, conn: psycopg.Connection, store: ObjectStore) -> None:
+    def __init__(self, conn: psycopg.Connection, store: ObjectStore, where: str) -> None:
         self.conn = conn
         self.store = store
+        self.where = where
         with conn.transaction():
             self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
             self._run(LOAD, "create_incoming")
 
     def load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
+        """Load one object. Rows PostgreSQL refuses for their content are quarantined and the object loaded
+        again without them; any other failure stops the load, naming the object."""
         try:
-            return self._load(target, prepared)
-        except psycopg.errors.DataError:
+            try:
+                return self._load(target, prepared)
+            except psycopg.Error as exc:
+                if not _refused_for_its_content(exc):
+                    raise
             self._quarantine_refused(target, prepared)
             return self._load(target, prepared)
+        except psycopg.Error as exc:
+            raise WarehouseError(
+                f"Cannot load {_named(prepared.key_text)} into {target.bronze_table}, {self.where}: "
+                f"{explain(exc)}. "
+                f"Nothing of this object was committed; the objects loaded before it stay loaded, and a "
+                f"rerun loads the rest."
+            ) from None
+        except StorageError as exc:
+            raise StorageError(f"{exc} (while loading {_named(prepared.key_text)})") from None
 
     def _load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
         counts = prepared.counts
@@ -243,30 +288,36 @@ class _ObjectLoader(_Statements):
             )
         return counts
 
-    def _refused_rows(self, prepared: _PreparedObject) -> dict[int, str]:
-        """Rows PostgreSQL refuses although Python's JSON parser took them, by offset, with its reason."""
+    def _refused_rows(self, target: BronzeTarget, prepared: _PreparedObject) -> dict[int, str]:
+        """Rows PostgreSQL refuses for their content although the checks took them, by offset, with its
+        reason: each row is inserted alone, by the load's own statement, in a savepoint undone afterwards."""
         refused = {}
+        params = {"topic": target.topic, "partition": prepared.key.partition, "object_key": prepared.key_text}
+        insert = statement(LOAD, "insert_incoming", table=target.bronze_table)
         with self.conn.transaction(force_rollback=True), self.conn.cursor() as cursor:
             for row in prepared.rows:
                 try:
-                    with self.conn.transaction():  # a savepoint: the row is gone again afterwards
+                    with self.conn.transaction():
                         with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
                             copy.write(row)
-                        cursor.execute(statement(LOAD, "check_incoming"))
+                        cursor.execute(insert, params)
                         raise _RowAccepted
-                except psycopg.errors.DataError as exc:
-                    refused[_row_offset(row)] = f"PostgreSQL refuses it: {str(exc).splitlines()[0]}"
                 except _RowAccepted:
                     pass
+                except psycopg.Error as exc:
+                    if not _refused_for_its_content(exc):
+                        raise
+                    refused[_row_offset(row)] = _refusal(exc)
         return refused
 
     def _quarantine_refused(self, target: BronzeTarget, prepared: _PreparedObject) -> None:
-        refused = self._refused_rows(prepared)
-        records = {r.offset: r for r in map(decode_record, read_lines(self.store.get(prepared.key_text)))}
-        for offset, reason in refused.items():
-            bad = _Quarantined(offset, reason, records[offset].raw_value())
-            put_quarantined(self.store, target, prepared, bad)
-            prepared.quarantined.append(bad)
+        refused = self._refused_rows(target, prepared)
+        records = read_records(prepared.key_text, self.store.get(prepared.key_text))
+        for record in records:
+            if record.offset in refused:
+                bad = _Quarantined(record.offset, refused[record.offset], record.raw_value())
+                put_quarantined(self.store, target, prepared, bad)
+                prepared.quarantined.append(bad)
         prepared.rows = [r for r in prepared.rows if _row_offset(r) not in refused]
         prepared.counts.quarantined = len(prepared.quarantined)
 
@@ -278,7 +329,7 @@ def put_quarantined(
         quarantine_key(target, prepared.key.partition, bad.offset),
         bad.raw,
         metadata={
-            "reason": bad.reason.encode("ascii", "replace").decode()[:1024],
+            "reason": re.sub(r"[^ -~]", "?", bad.reason)[:1024],  # an HTTP header: printable ASCII only
             "batch-file": prepared.key_text,
         },
     )
@@ -286,7 +337,7 @@ def put_quarantined(
 
 class BronzeLoader(_Statements):
     """The load of one run: the lock, the DDL, what is pending, and the objects loaded on ``connections``
-    connections at once. Objects of one partition always load in offset order, on one connection."""
+    connections at once. Objects of one partition always load in key order, on one connection."""
 
     def __init__(
         self,
@@ -315,6 +366,17 @@ class BronzeLoader(_Statements):
         self._run(LOAD, "unlock")
         self.conn.commit()
 
+    def release(self) -> None:
+        """Roll back and unlock. A connection that broke took its lock with its session, so a failure here
+        is logged, never raised over the load's own outcome."""
+        try:
+            self.conn.rollback()
+            self.unlock()
+        except psycopg.Error as exc:
+            log.warning(
+                "could not release the bronze load lock (%s): %s; it ends with the session", self.where, exc
+            )
+
     def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
         with self.conn.transaction():
             for name in ("create_schema", "create_load_ledger", "create_quarantine", "create_run_metrics"):
@@ -336,47 +398,57 @@ class BronzeLoader(_Statements):
             self._run(LOAD, "reset_quarantine", params)
 
     def pending_keys(self, target: BronzeTarget) -> dict[int, list[str]]:
-        """Per partition, the landed objects not loaded yet, in offset order.
+        """Per partition, the landed objects not loaded yet, in key order: the archive's listing minus the
+        keys in the ledger.
 
-        Objects of a partition are loaded in key order and each commits with its ledger row, so the
-        loaded objects are always a prefix of the partition's listing: listing starts after the newest.
+        Not "what follows the newest loaded key": the drain uploads two objects at once, so after a crash
+        a later object can be in the bucket (and loaded) while an earlier one lands only with the rerun.
         """
-        loaded = dict(
-            self._run(
-                LOAD, "last_loaded_keys", {"topic": target.topic, "prefix": target.raw_prefix}
-            ).fetchall()
-        )
+        loaded = {
+            key
+            for (key,) in self._run(LOAD, "loaded_keys", {"topic": target.topic, "prefix": target.raw_prefix})
+        }
         self.conn.commit()
         pending: dict[int, list[str]] = {}
-        for folder in self.store.list_prefixes(topic_prefix(target.raw_prefix, target.topic)):
-            partition = int(folder.rstrip("/").rpartition("=")[2])
-            for key in self.store.list_keys(folder, start_after=loaded.get(partition)):
-                try:
-                    ObjectKey.parse(key)
-                except ValueError:
-                    log.warning("ignoring %s: not a landed batch key", key)
-                    continue
-                pending.setdefault(partition, []).append(key)
+        for key in self.store.list_keys(topic_prefix(target.raw_prefix, target.topic)):
+            if key in loaded:
+                continue
+            try:
+                partition = ObjectKey.parse(key).partition
+            except ValueError:
+                log.warning("ignoring %s: not a landed batch key", key)
+                continue
+            pending.setdefault(partition, []).append(key)
         return pending
 
     def _prepare(self, target: BronzeTarget, key: str) -> _PreparedObject:
-        prepared = prepare_object(key, self.store.get(key), target)
-        for bad in prepared.quarantined:
-            put_quarantined(self.store, target, prepared, bad)
+        try:
+            prepared = prepare_object(key, self.store.get(key), target)
+            for bad in prepared.quarantined:
+                put_quarantined(self.store, target, prepared, bad)
+        except StorageError as exc:
+            raise StorageError(f"{exc} (while loading {_named(key)})") from None
         return prepared
 
     def load(self, targets: list[BronzeTarget]) -> dict[str, Counts]:
-        """Load every pending object of every target; return the counts per bronze table."""
+        """Load every pending object of every target; return the counts per bronze table. When loads on
+        several connections fail, the first failure is raised and the others are logged."""
+        try:
+            return self._load(targets)
+        except psycopg.Error as exc:
+            raise WarehouseError(f"Cannot load bronze, {self.where}: {explain(exc)}") from None
+
+    def _load(self, targets: list[BronzeTarget]) -> dict[str, Counts]:
         work: deque[tuple[BronzeTarget, list[str]]] = deque()
         for target in targets:
             for keys in self.pending_keys(target).values():
                 work.append((target, keys))
         totals = {target.bronze_table: Counts() for target in targets}
         guard = threading.Lock()
-        failed = threading.Event()
+        failures: list[BaseException] = []
 
         def drain_work(loader: _ObjectLoader) -> None:
-            while not failed.is_set():
+            while not failures:
                 with guard:
                     if not work:
                         return
@@ -395,26 +467,27 @@ class BronzeLoader(_Statements):
                         counts.tombstones,
                         counts.quarantined,
                     )
-                    if failed.is_set():
+                    if failures:
                         return
 
         def on_own_connection() -> None:
             try:
                 with self.connect() as conn:
-                    drain_work(_ObjectLoader(conn, self.store))
-            except BaseException:
-                failed.set()
-                raise
+                    drain_work(_ObjectLoader(conn, self.store, self.where))
+            except BaseException as exc:
+                with guard:
+                    failures.append(exc)
 
-        try:
-            if self.connections == 1:
-                drain_work(_ObjectLoader(self.conn, self.store))
-            else:
-                with ThreadPoolExecutor(self.connections, thread_name_prefix="bronze-load") as pool:
-                    for future in [pool.submit(on_own_connection) for _ in range(self.connections)]:
-                        future.result()
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise WarehouseError(f"Cannot load bronze ({self.where}): {explain(exc)}") from exc
+        if self.connections == 1:
+            drain_work(_ObjectLoader(self.conn, self.store, self.where))
+        else:
+            with ThreadPoolExecutor(self.connections, thread_name_prefix="bronze-load") as pool:
+                for _ in range(self.connections):
+                    pool.submit(on_own_connection)
+            for later in failures[1:]:
+                log.warning("the bronze load also failed on another connection: %s", later)
+            if failures:
+                raise failures[0]
         return totals
 
 
@@ -431,7 +504,9 @@ def load_bronze(
     """Create bronze when missing, then load every landed object not loaded yet (all on full refresh).
 
     ``conn`` holds the lock for the whole load; with ``connect``, objects load on ``connections``
-    connections of their own at once (PostgreSQL then works on several cores).
+    connections of their own at once (PostgreSQL then works on several cores). A failure of the
+    warehouse or the bucket raises one error naming the connection (and the object being loaded); the
+    lock is given up whatever happens.
     """
     loader = BronzeLoader(conn, store, where, connect, connections)
     summary = LoadSummary()
@@ -447,7 +522,12 @@ def load_bronze(
         if full_refresh:
             for target in targets:
                 log.info("full refresh: emptying %s and replaying the archive", target.bronze_table)
-                loader.reset(target)
+                try:
+                    loader.reset(target)
+                except psycopg.Error as exc:
+                    raise WarehouseError(
+                        f"Cannot empty {target.bronze_table}, {where}: {explain(exc)}"
+                    ) from exc
         summary.tables = loader.load(targets)
         for table, counts in summary.tables.items():
             log.info(
@@ -460,9 +540,7 @@ def load_bronze(
                 counts.quarantined,
             )
     finally:
-        if not conn.closed and not conn.broken:
-            conn.rollback()
-            loader.unlock()
+        loader.release()
     quarantined = summary.total.quarantined
     if max_quarantined is not None and quarantined > max_quarantined:
         raise TooManyQuarantined(

@@ -1,18 +1,17 @@
-"""Kafka drain: read a topic from the group's committed offsets up to the end offsets seen at the start,
-landing the records in the bucket as gzip JSONL objects as they are read.
+"""Kafka drain: read every partition from where the archive ends to the end of its log, landing the
+records in the bucket as gzip JSONL objects as they are read.
 
-Why it is bounded and how it stays exactly-once on the archive:
-
-* The window is fixed when the drain starts (committed offset, or the earliest one, up to the high
-  watermark), so a topic that keeps receiving cannot keep the drain alive, and a topic with nothing
-  new ends it before the first poll.
-* Objects are written as batches fill, so memory holds one compressed batch per partition, never the
-  whole drain. Offsets are *not* committed here: ``commit_offsets`` does that after every object is
-  written, so a crash can only leave objects ahead of the committed offsets, never a committed
-  offset without its object.
-* Objects a crashed attempt already wrote start exactly at the committed offset (keys tile the
-  offsets). The next attempt finds that chain, hands it over again and reads on after it, so it
-  neither reads those records twice nor writes a second, overlapping object.
+* Each partition's window is planned from the group's committed offset and the archive, and checked
+  against the log as it is read (``include/cdc/windows.py``): archived records are never landed twice,
+  new objects never overlap archived ones, and an archive or committed offset of another log stops the
+  drain instead of hiding the new log's records.
+* A partition is done when the consumer reaches the end of its log: librdkafka's partition-EOF event
+  moves past transaction markers (exactly-once Connect writes them) and stops at the last stable offset
+  while a transaction is open. Never by the clock: a slow machine only makes the drain slower.
+* Objects are written as batches fill, on two upload threads, so memory holds one batch per partition
+  and two in flight. Offsets are *not* committed here: ``commit_offsets`` does that once every object
+  is written, so a crash can leave objects ahead of the committed offsets, never the reverse.
+* A run's cap (``max_events``) is shared fairly across topics and partitions (``include/cdc/shares.py``).
 
 The consumer never joins a consumer group (``assign``, not ``subscribe``): only the group's committed
 offsets are used, which avoids a rebalance on every run.
@@ -29,8 +28,19 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from include.cdc.faults import crash_point
-from include.cdc.landing import BatchBuffer, ObjectKey, encode_record, keys_from, partition_prefix
+from include.cdc.landing import (
+    FINGERPRINT_METADATA,
+    BatchBuffer,
+    ObjectKey,
+    decode_record,
+    encode_record,
+    partition_prefix,
+    read_lines,
+    record_fingerprint,
+)
+from include.cdc.shares import cap_shares
 from include.cdc.storage import ObjectStore
+from include.cdc.windows import DrainError, LogReplaced, LostOffsets, Window, plan_window
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +48,9 @@ POLL_BATCH = 1000
 POLL_SECONDS = 0.5
 UPLOAD_THREADS = 2  # compress (ISA-L releases the GIL) and upload while the main thread reads on
 MAX_IN_FLIGHT = 2  # batches handed to the uploaders and not yet written: bounds the drain's memory
-TRAILING_POLLS = 10  # bounds the non-blocking polls after the end offsets are reached
+_OUT_OF_RANGE = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE}
 
-
-class DrainError(RuntimeError):
-    """Kafka could not be drained: unreachable broker, stalled partition, or offsets already deleted."""
+__all__ = ["DrainError", "KafkaDrain", "LandedObject", "LogReplaced", "LostOffsets", "commit_offsets"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class DrainResult:
     objects: list[LandedObject] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     recovered_objects: int = 0
-    topic_missing: bool = False
+    lost: list[tuple[int, int, int]] = field(default_factory=list)  # (partition, first, last) accepted
 
     @property
     def events(self) -> int:
@@ -75,21 +83,17 @@ class DrainResult:
             # XCom is JSON: partition numbers become strings there anyway.
             "next_offsets": {str(p): o for p, o in self.next_offsets.items()},
             "recovered_objects": self.recovered_objects,
-            "topic_missing": self.topic_missing,
+            "lost_offsets": [list(r) for r in self.lost],
         }
 
 
-@dataclass
-class _Window:
-    topic: str
-    prefix: str  # where the topic's objects land
-    partition: int
-    start: int  # first offset to read (the committed offset)
-    end: int  # high watermark when the drain started: offsets below it are read
-    result: DrainResult
-    batch: BatchBuffer | None = None
-    next_offset: int = 0
-    reached_end: bool = False
+def _timestamp(message) -> int | None:
+    kind, value = message.timestamp()
+    return value if kind else None
+
+
+def _fingerprint(message) -> str:
+    return record_fingerprint(_timestamp(message), message.key(), message.value())
 
 
 class KafkaDrain:
@@ -110,11 +114,11 @@ class KafkaDrain:
         self.batch_size = batch_size
         self.gzip_level = gzip_level
         self.timeout = timeout
-        self._budget: int | None = None  # records this drain may still take (None: no cap)
+        self._metadata: dict[str, dict[str, str]] = {}
         self._in_flight: deque[Future] = deque()  # uploads handed over, oldest first
         self._uploads: ThreadPoolExecutor | None = None
 
-    # -- the windows ---------------------------------------------------------------------------
+    # -- what Kafka and the archive hold ---------------------------------------------------------
 
     def _partitions(self, topic: str) -> list[int] | None:
         try:
@@ -142,7 +146,7 @@ class KafkaDrain:
                 f"Cannot read the committed offsets of {topic!r} from Kafka (connection {self.conn_id!r}): "
                 f"{exc.args[0]}. Check the connection's group.id and the group coordinator."
             ) from exc
-        return {tp.partition: tp.offset for tp in answer}
+        return {tp.partition: tp.offset for tp in answer if tp.offset >= 0}
 
     def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         try:
@@ -155,175 +159,237 @@ class KafkaDrain:
                 f"(connection {self.conn_id!r}): {exc.args[0]}."
             ) from exc
 
-    def _recover(self, prefix: str, topic: str, partition: int, start: int, result: DrainResult) -> int:
-        """Hand over objects an earlier attempt wrote beyond the committed offset; return where to read on."""
-        expected = start
-        for key in self.store.list_keys(
-            partition_prefix(prefix, topic, partition), keys_from(prefix, topic, partition, start)
-        ):
+    def _archived(self, prefix: str, topic: str, partition: int) -> list[ObjectKey]:
+        keys = []
+        for key in self.store.list_keys(partition_prefix(prefix, topic, partition)):
             try:
-                parsed = ObjectKey.parse(key)
+                keys.append(ObjectKey.parse(key))
             except ValueError:
-                continue
-            if parsed.first_offset != expected:
-                log.warning(
-                    "%s is not contiguous with the landed offsets (expected an object from offset %d); "
-                    "leaving it alone",
-                    key,
-                    expected,
-                )
-                break
-            events = int(self.store.metadata(key).get("events", "0"))
-            result.objects.append(
-                LandedObject(key, partition, parsed.first_offset, parsed.last_offset, events)
-            )
-            result.recovered_objects += 1
-            expected = parsed.last_offset + 1
-        return expected
+                log.warning("ignoring %s: not a landed batch key", key)
+        return sorted(keys, key=lambda k: (k.first_offset, k.last_offset))
 
-    def _windows(self, topic: str, prefix: str, partitions: list[int], result: DrainResult) -> list[_Window]:
-        committed = self._committed(topic, partitions)
-        windows = []
-        for partition in partitions:
-            low, high = self._watermarks(topic, partition)
-            offset = committed.get(partition, -1)
-            if offset < 0:
-                start = low
-            elif offset < low:
-                raise DrainError(
-                    f"{topic!r} partition {partition}: the group's committed offset {offset} is below the "
-                    f"earliest offset still in Kafka ({low}). Records {offset}..{low - 1} were deleted by "
-                    f"retention before they were drained, so the warehouse is missing changes. Re-snapshot "
-                    f"the table with Debezium (an incremental snapshot signal), then reset the group's "
-                    f"offset to {low}."
-                )
-            else:
-                start = offset
-            start = self._recover(prefix, topic, partition, start, result)
-            window = _Window(topic, prefix, partition, start, high, result, next_offset=start)
-            window.reached_end = start >= high
-            result.next_offsets[partition] = start
-            windows.append(window)
-        return windows
+    def _object_metadata(self, obj: ObjectKey) -> dict[str, str]:
+        key = str(obj)
+        if key not in self._metadata:
+            self._metadata[key] = self.store.metadata(key)
+        return self._metadata[key]
 
-    # -- reading -----------------------------------------------------------------------------
+    def _archived_fingerprint(self, obj: ObjectKey) -> str:
+        """The fingerprint of an object's last record: from its metadata, or (objects written before
+        fingerprints were stored) from its last line."""
+        stored = self._object_metadata(obj).get(FINGERPRINT_METADATA)
+        if stored:
+            return stored
+        record = None
+        for line in read_lines(self.store.get(str(obj))):
+            record = decode_record(line)
+        if record is None:
+            return ""
+        key = record.key.encode() if record.key is not None else record.key_bytes
+        value = None if record.is_tombstone else record.raw_value()
+        return record_fingerprint(record.timestamp_ms, key, value)
 
-    def _flush(self, window: _Window) -> None:
-        """Hand a full batch to the uploaders: compressing and writing it overlaps with reading on."""
+    # -- landing -----------------------------------------------------------------------------------
+
+    def _flush(self, window: Window) -> None:
+        """Hand the window's batch to the uploaders: compressing and writing it overlaps with reading on."""
         batch = window.batch
-        if batch is None or batch.count == 0:
+        if batch is None:
             return
-        key = str(
-            ObjectKey(window.prefix, window.topic, window.partition, batch.first_offset, batch.last_offset)
-        )
-        self._in_flight.append(self._uploads.submit(self._write, key, batch))
+        key = ObjectKey(window.prefix, window.topic, window.partition, batch.first_offset, batch.last_offset)
+        metadata = {"events": str(batch.count), FINGERPRINT_METADATA: _fingerprint(window.last_message)}
+        self._in_flight.append(self._uploads.submit(self._write, str(key), batch, metadata))
         if len(self._in_flight) > MAX_IN_FLIGHT:
             self._in_flight.popleft().result()  # bounded memory: wait for the oldest upload
-        window.result.objects.append(
-            LandedObject(key, window.partition, batch.first_offset, batch.last_offset, batch.count)
-        )
-        window.result.next_offsets[window.partition] = batch.last_offset + 1
+        self._metadata[str(key)] = metadata
+        window.landed.append((key, batch.count))
         window.batch = None
 
-    def _write(self, key: str, batch: BatchBuffer) -> None:
-        self.store.put(key, batch.finish(), metadata={"events": str(batch.count)})
+    def _write(self, key: str, batch: BatchBuffer, metadata: dict[str, str]) -> None:
+        self.store.put(key, batch.finish(), metadata=metadata)
         crash_point("drain.object_written")
 
-    def _take(self, message, window: _Window) -> None:
+    def _take(self, window: Window, message) -> None:
         offset = message.offset()
-        if offset < window.next_offset or self._budget == 0:
-            return  # already landed, or beyond this run's cap: the next run reads it
-        if self._budget is not None:
-            self._budget -= 1
+        if window.ahead and window.ahead[0].first_offset <= offset:
+            self._flush(window)  # a new object ends before an archived one begins
+            if window.archived_at(offset) is not None:
+                window.check(offset, lambda: _fingerprint(message))
+                return
+        if offset < window.land_from:
+            window.check(offset, lambda: _fingerprint(message))
+            return
         if window.batch is None:
-            window.batch = BatchBuffer(window.next_offset, self.gzip_level)
+            window.batch = BatchBuffer(window.land_from, self.gzip_level)
         window.batch.add(
             offset,
             encode_record(
                 window.topic,
                 window.partition,
                 offset,
-                message.timestamp()[1] if message.timestamp()[0] else None,
+                _timestamp(message),
                 message.key(),
                 message.value(),
                 message.headers(),
             ),
         )
-        window.next_offset = offset + 1
-        if offset >= window.end - 1:
-            window.reached_end = True
+        window.last_message = message
+        window.land_from = offset + 1
+        window.taken += 1
         if window.batch.count >= self.batch_size:
             self._flush(window)
 
-    def _poll(self, timeout: float) -> list:
-        messages = self.consumer.consume(num_messages=POLL_BATCH, timeout=timeout)
-        for message in messages:
-            error = message.error()
-            if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                raise DrainError(
-                    f"Kafka (connection {self.conn_id!r}) returned an error while draining: {error}"
-                )
-        return [m for m in messages if m.error() is None]
+    # -- reading -------------------------------------------------------------------------------
 
-    def _read(self, windows: dict[tuple[str, int], _Window], active: list[_Window]) -> None:
+    def _kafka_error(self, error: KafkaError, window: Window | None) -> DrainError:
+        if window is not None and error.code() in _OUT_OF_RANGE:
+            low, high = self._watermarks(window.topic, window.partition)
+            kind = LostOffsets if window.read_from < low else LogReplaced
+            return kind(
+                f"{window.name}: Kafka (connection {self.conn_id!r}) cannot serve offset {window.read_from}: "
+                f"the log now holds offsets {low}..{high - 1}. "
+                + (
+                    "Records were deleted by retention before they were drained: re-snapshot the table, "
+                    "then rerun with the 'accept_lost_offsets' param."
+                    if kind is LostOffsets
+                    else "The topic was recreated or the broker's log was reset. See the README, 'When the "
+                    "topic was recreated or the broker's log reset'."
+                )
+            )
+        return DrainError(f"Kafka (connection {self.conn_id!r}) returned an error while draining: {error}")
+
+    def _stalled(self, windows) -> DrainError:
+        waiting = {w.name: (w.land_from, w.end) for w in windows}
+        beyond = [w.name for w in windows if w.resume > w.end]
+        hint = (
+            f" For {beyond}, the committed offset or the archive is beyond the end the broker reports: if "
+            f"the topic was recreated or the broker's log was reset, see the README, 'When the topic was "
+            f"recreated or the broker's log reset'."
+            if beyond
+            else ""
+        )
+        return DrainError(
+            f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while partitions "
+            f"{waiting} (next offset, end offset reported at the start) had not reached their end. Check the "
+            f"brokers' health and the connection's settings, then rerun: nothing was committed, so the next "
+            f"attempt starts where this one stopped.{hint}"
+        )
+
+    def _read(self, windows: list[Window]) -> None:
+        """Read the windows until each reaches the end of its log or takes its share of the cap."""
+        self.consumer.assign([TopicPartition(w.topic, w.partition, w.read_from) for w in windows])
+        reading = {(w.topic, w.partition): w for w in windows}
         last_progress = time.monotonic()
-        while any(not w.reached_end for w in active) and self._budget != 0:
-            messages = self._poll(POLL_SECONDS)
-            for message in messages:
-                self._take(message, windows[message.topic(), message.partition()])
+        while reading:
+            messages = self.consumer.consume(num_messages=POLL_BATCH, timeout=POLL_SECONDS)
             if messages:
                 last_progress = time.monotonic()
             elif time.monotonic() - last_progress > self.timeout:
-                waiting = {
-                    f"{w.topic}[{w.partition}]": (w.next_offset, w.end) for w in active if not w.reached_end
-                }
-                raise DrainError(
-                    f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while "
-                    f"partitions {waiting} (next offset, end offset) still had records. Check the brokers' "
-                    f"health and the connection's settings, then rerun: nothing was committed, so the next "
-                    f"attempt starts where this one stopped."
-                )
-        # Records the broker already sent past the end offset (Tansu may report a high watermark
-        # below the last batch's end): take what is queued, without waiting for more.
-        for _ in range(TRAILING_POLLS):
-            messages = self._poll(0)
-            if not messages:
-                break
+                raise self._stalled(reading.values())
             for message in messages:
-                self._take(message, windows[message.topic(), message.partition()])
-        for window in windows.values():
-            self._flush(window)
+                error = message.error()
+                window = reading.get((message.topic(), message.partition()))
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        raise self._kafka_error(error, window)
+                    if window is not None:
+                        window.reached_end(message.offset())
+                        self._flush(window)
+                        del reading[window.topic, window.partition]
+                    continue
+                if window is None:
+                    continue  # its share of the cap is taken: the next run reads on from there
+                self._take(window, message)
+                if window.capped:
+                    del reading[window.topic, window.partition]
 
-    def drain(self, prefixes: dict[str, str], max_events: int = 0) -> dict[str, DrainResult]:
-        """Land every record of the topics (topic -> object prefix) from the committed offsets to the end
-        offsets seen now, all topics read together, or only the first ``max_events`` records read (0: no
-        cap); what is left is read by the next run."""
-        self._budget = max_events if max_events > 0 else None
+    def _reshare(self, windows: list[Window], left: int) -> list[Window]:
+        """After a pass, give what the cap has left to the windows that stopped at their share."""
+        hungry = [w for w in windows if w.capped and w.log_end is None]
+        if left <= 0 or not hungry:
+            return []
+        shares = cap_shares(left, {(w.topic, w.partition): None for w in hungry})
+        again = []
+        for window in hungry:
+            share = shares[window.topic, window.partition]
+            if share:
+                window.quota += share
+                window.read_from = window.land_from
+                again.append(window)
+        return again
+
+    def drain(
+        self, prefixes: dict[str, str], max_events: int = 0, accept_lost_offsets: bool = False
+    ) -> dict[str, DrainResult]:
+        """Land every new record of the topics (topic -> object prefix), all topics read together, or at
+        most ``max_events`` records (0: no cap) shared fairly; what is left is read by the next run."""
         results = {topic: DrainResult(topic) for topic in prefixes}
-        windows: dict[tuple[str, int], _Window] = {}
+        windows: list[Window] = []
         for topic, prefix in prefixes.items():
             partitions = self._partitions(topic)
             if partitions is None:
                 log.warning("topic %s does not exist (yet): nothing to drain", topic)
-                results[topic].topic_missing = True
                 continue
-            for window in self._windows(topic, prefix, partitions, results[topic]):
-                windows[topic, window.partition] = window
-        active = [w for w in windows.values() if not w.reached_end]
-        if not active:
+            committed = self._committed(topic, partitions)
+            for partition in partitions:
+                low, high = self._watermarks(topic, partition)
+                archived = self._archived(prefix, topic, partition)
+                windows.append(
+                    plan_window(
+                        topic,
+                        prefix,
+                        partition,
+                        committed.get(partition),
+                        low,
+                        high,
+                        archived,
+                        self._archived_fingerprint,
+                        accept_lost_offsets,
+                    )
+                )
+        active = [w for w in windows if w.has_work]
+        if active:
+            self._drain(active, max_events)
+        else:
             log.info("nothing new in %s", ", ".join(prefixes))
-            return results
+        for window in windows:
+            self._report(window, results[window.topic])
+        return results
 
-        self.consumer.assign([TopicPartition(w.topic, w.partition, w.start) for w in active])
+    def _drain(self, active: list[Window], max_events: int) -> None:
+        if max_events > 0:
+            demands = {(w.topic, w.partition): max(w.end - w.resume, 1) for w in active}
+            for (topic, partition), share in cap_shares(max_events, demands).items():
+                next(w for w in active if (w.topic, w.partition) == (topic, partition)).quota = share
         self._in_flight = deque()
         with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="drain-upload") as self._uploads:
             try:
-                self._read(windows, active)
+                reading = [w for w in active if w.quota != 0]
+                while reading:
+                    self._read(reading)
+                    left = max_events - sum(w.taken for w in active)
+                    reading = self._reshare(active, left) if max_events > 0 else []
+                for window in active:
+                    self._flush(window)
                 while self._in_flight:  # every object written, or the first failure raised here
                     self._in_flight.popleft().result()
             finally:
                 self.consumer.unassign()
-        return results
+
+    def _report(self, window: Window, result: DrainResult) -> None:
+        for obj in window.recovered:
+            events = int(self._object_metadata(obj).get("events", "0"))
+            result.objects.append(
+                LandedObject(str(obj), obj.partition, obj.first_offset, obj.last_offset, events)
+            )
+        result.recovered_objects += len(window.recovered)
+        for key, count in window.landed:
+            result.objects.append(
+                LandedObject(str(key), key.partition, key.first_offset, key.last_offset, count)
+            )
+        result.objects.sort(key=lambda o: (o.partition, o.first_offset))
+        result.next_offsets[window.partition] = window.commit_offset
+        result.lost.extend((window.partition, first, last) for first, last in window.lost)
 
 
 def commit_offsets(

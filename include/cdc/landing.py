@@ -15,6 +15,7 @@ text field null) when not.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -191,6 +192,19 @@ def decode_record(line: bytes) -> LandedRecord:
     )
 
 
+FINGERPRINT_METADATA = "last-record"  # object metadata: the fingerprint of the object's last record
+
+
+def record_fingerprint(timestamp_ms: int | None, key: bytes | None, value: bytes | None) -> str:
+    """A short digest of one record, stored with the object that ends with it: a later drain compares it
+    with what Kafka holds at that offset, so objects of another log (a recreated topic, a broker whose
+    log was reset) are never taken as covering this log's offsets."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (str(timestamp_ms).encode(), key, value):
+        digest.update(b"-" if part is None else b"%d:" % len(part) + part)
+    return digest.hexdigest()
+
+
 class BatchBuffer:
     """One object's lines. They are compressed when the batch is full (``finish``), which releases the
     GIL, so the drain can compress and upload batches on other threads while it reads."""
@@ -227,3 +241,28 @@ def read_lines(body: bytes) -> Iterator[bytes]:
     is never in memory at once."""
     with igzip.IGzipFile(fileobj=io.BytesIO(body)) as text:
         yield from text
+
+
+class DamagedObject(RuntimeError):
+    """A landed object that is not gzip JSONL of landed records: the archive is damaged (the drain only
+    writes whole records), so the object cannot be loaded, nor any of its records quarantined."""
+
+
+def read_records(key: str, body: bytes) -> Iterator[LandedRecord]:
+    """The records of the landed object ``key``, read as a stream; damage fails with the key and line."""
+    number = 0
+    try:
+        for line in read_lines(body):
+            number += 1
+            yield decode_record(line)
+    except (OSError, EOFError, isal_zlib.error) as exc:
+        raise _damaged(key, f"is not a whole gzip stream after line {number}", exc) from None
+    except (msgspec.MsgspecError, ValueError) as exc:
+        raise _damaged(key, f"line {number} is not a landed record", exc) from None
+
+
+def _damaged(key: str, damage: str, exc: Exception) -> DamagedObject:
+    return DamagedObject(
+        f"Landed object {key}: {damage} ({type(exc).__name__}: {exc}). The archive is damaged: restore the "
+        f"object from the bucket's versions or a backup, then rerun."
+    )

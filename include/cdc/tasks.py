@@ -46,7 +46,11 @@ class DrainConsumerHook(KafkaConsumerHook):
                 **config,
                 "enable.auto.commit": False,  # offsets are committed only after their objects are written
                 "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
+                # An offset the log no longer (or not yet) holds is an error to explain, never a silent
+                # jump to another offset.
+                "auto.offset.reset": "error",
+                "enable.partition.eof": True,  # a partition is done when its end is reached
+                "isolation.level": "read_committed",  # aborted records are never landed
             }
         )
 
@@ -91,7 +95,11 @@ def drain_kafka(params: dict) -> dict:
         settings.kafka_timeout_seconds,
     )
     try:
-        results = drainer.drain(prefixes, max_events=params["max_events"] or 0)
+        results = drainer.drain(
+            prefixes,
+            max_events=params["max_events"] or 0,
+            accept_lost_offsets=params.get("accept_lost_offsets", False),
+        )
     finally:
         consumer.close()
     topics = []
@@ -104,6 +112,10 @@ def drain_kafka(params: dict) -> dict:
             result.recovered_objects,
             result.next_offsets,
         )
+        for partition, first, last in result.lost:
+            log.warning(
+                "%s[%d]: offsets %d..%d accepted as lost at the source", result.topic, partition, first, last
+            )
         topics.append(result.to_xcom())
     return {"topics": topics, "events": sum(t["events"] for t in topics)}
 
@@ -148,7 +160,9 @@ def load_bronze(params: dict) -> dict:
         )
         for table in settings.contract
     ]
-    with target.connect() as conn:
+    # Closed, not committed, on the way out: the load commits its own work, and the connection may be gone.
+    conn = target.connect()
+    try:
         summary = bronze.load_bronze(
             conn,
             store,
@@ -159,6 +173,8 @@ def load_bronze(params: dict) -> dict:
             connect=target.connect,
             connections=settings.load_connections,
         )
+    finally:
+        conn.close()
     return summary.to_xcom()
 
 

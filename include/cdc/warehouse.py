@@ -71,6 +71,16 @@ class WarehouseTarget:
             raise WarehouseError(f"Cannot connect to the warehouse, {self.where}: {explain(exc)}") from None
 
 
+# A session that ended under the pipeline: an administrator's or the server's shutdown, a terminated
+# backend, or a socket that closed without a word.
+_CONNECTION_LOST = (
+    psycopg.errors.AdminShutdown,
+    psycopg.errors.CrashShutdown,
+    psycopg.errors.IdleSessionTimeout,
+)
+_CONNECTION_LOST_SIGNS = ("server closed the connection", "consuming input failed", "the connection is lost")
+
+
 def explain(exc: psycopg.Error) -> str:
     """A short cause and what to check, for the errors operators meet."""
     text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
@@ -80,6 +90,11 @@ def explain(exc: psycopg.Error) -> str:
     if "connection refused" in lowered or "could not connect" in lowered or "timeout expired" in lowered:
         return (
             f"the server does not answer ({text}): check that PostgreSQL is up and the connection's host/port"
+        )
+    if isinstance(exc, _CONNECTION_LOST) or any(sign in lowered for sign in _CONNECTION_LOST_SIGNS):
+        return (
+            f"the connection was lost ({text}): PostgreSQL restarted, stopped or ended the session; check "
+            f"the server, then rerun"
         )
     if "does not exist" in lowered and "database" in lowered:
         return f"{text}: the connection's schema field must name an existing database"

@@ -131,6 +131,7 @@ def test_schedule_and_run_policy(dag):
     assert "full_refresh" in dag.params
     assert dag.params["full_refresh"] is False
     assert dag.params["max_events"] == 0
+    assert dag.params["accept_lost_offsets"] is False  # a loss at the source is accepted only explicitly
 
 
 def test_every_task_retries_with_backoff_and_emails_on_failure(dag):

@@ -89,14 +89,23 @@ class Corner:
     def generator(self, **options) -> ChangeEventGenerator:
         return ChangeEventGenerator(GeneratorOptions(topic_prefix=self.topic_prefix, **options))
 
-    def produce(self, messages: list[Message], partitions: int = 3) -> int:
+    def produce(self, messages: list[Message], partitions: int = 3, transaction_size: int = 0) -> int:
         for topic in self.topics:
             ensure_topic(self.stack.kafka.bootstrap, topic, partitions)
-        return produce(self.stack.kafka.bootstrap, messages)
+        return produce(self.stack.kafka.bootstrap, messages, transaction_size)
 
     def raw_keys(self) -> list[str]:
         """Keys of this test's landed objects."""
         return self.bucket_keys(f"product/raw/topic={self.topic}/")
+
+    def archive_keys(self) -> list[str]:
+        """Keys of this test's landed objects, every table."""
+        settings = self.settings
+        return [
+            key
+            for table in load_contract()
+            for key in self.bucket_keys(f"{settings.raw_prefix_for(table)}topic={settings.topic(table)}/")
+        ]
 
     def bucket_keys(self, prefix: str) -> list[str]:
         client = self.stack.s3.client()

@@ -47,7 +47,25 @@ BAD = {  # value -> the reason it is quarantined
     ).encode(): "envelope for dbo.Customer on the topic of dbo.Product",
     event(9, "ffffffff:00000000:0003", Weight=["not", "a", "decimal"]): "column Weight holds list",
     # valid for Python's JSON parser, refused by PostgreSQL's jsonb: an unpaired UTF-16 surrogate
-    event(9, "ffffffff:00000000:0005").replace(b'"product 9"', b'"product \\ud800"'): "PostgreSQL refuses it",
+    event(9, "ffffffff:00000000:0005").replace(
+        b'"product 9"', b'"product \\ud800"'
+    ): "unpaired UTF-16 surrogate",
+    # a poison record: JSON nested 1,000 levels deep makes the decoders raise RecursionError
+    event(9, "ffffffff:00000000:0006", Note="@").replace(b'"@"', b"[" * 1000 + b"]" * 1000): (
+        "value nests JSON arrays and objects 1002 levels deep"
+    ),
+    # values staging's casts would refuse, every run, if they entered bronze
+    event(9, "ffffffff:00000000:0007", Status=300): "column Status holds 300: outside tinyint's range 0..255",
+    event(9, "ffffffff:00000000:0008", Weight="12.5.5"): "neither base64 nor a plain decimal number",
+    event(9, "ffffffff:00000000:0009", Rating="@").replace(b'"@"', b"1e400"): "beyond real's range",
+    # JSON, and a column staging ignores, but a number beyond what PostgreSQL's numeric holds
+    event(9, "ffffffff:00000000:000a", Note="@").replace(b'"@"', b"1e-20000"): (
+        "PostgreSQL refuses it: value overflows numeric format"
+    ),
+}
+BAD_KEYS = {  # key -> the reason its (valid) record is quarantined
+    b"\xff\xfe{": "key is not valid UTF-8",
+    b"ID=9": "key is not JSON",
 }
 
 
@@ -58,6 +76,7 @@ def stream(corner):
     topic = corner.topic
     bad = [Message(topic, 0, key(9), value, [], 1) for value in BAD]
     bad.append(Message(topic, 0, None, event(9, "ffffffff:00000000:0004"), [], 1))  # a missing key
+    bad += [Message(topic, 0, k, event(9, "ffffffff:00000000:0010"), [], 1) for k in BAD_KEYS]
     huge = "x" * 1_300_000
     handled = [
         Message(
@@ -85,13 +104,13 @@ def test_each_bad_record_is_quarantined_with_its_reason_and_the_rest_is_handled(
     loaded = ingest()["total"]
 
     assert loaded["records"] == len(good) + len(bad) + len(handled)
-    assert loaded["quarantined"] == len(bad) == 10
+    assert loaded["quarantined"] == len(bad) == 17
     assert loaded["tombstones"] == generator.total.tombstones + 1
     assert loaded["rows_loaded"] == generator.total.envelopes + len(handled) - 1
     rows = corner.query(
         "select kafka_offset, reason, quarantine_key from bronze.quarantine order by kafka_offset"
     )
-    expected_reasons = [*BAD.values(), "missing key"]
+    expected_reasons = [*BAD.values(), "missing key", *BAD_KEYS.values()]
     assert len(rows) == len(expected_reasons)
     for row, reason in zip(rows, expected_reasons, strict=True):
         assert reason in row["reason"], (reason, row["reason"])
@@ -128,10 +147,10 @@ def test_more_quarantined_records_than_the_limit_fail_the_run_after_loading_the_
     tasks.commit_offsets.function(drained)
 
     with pytest.raises(
-        TooManyQuarantined, match="10 records were quarantined in this run, more than the limit of 3"
+        TooManyQuarantined, match="17 records were quarantined in this run, more than the limit of 3"
     ):
         tasks.load_bronze.function(params=RUN)
 
     assert corner.bronze_rows() == generator.total.envelopes + len(handled) - 1
-    assert corner.scalar("select count(*) from bronze.quarantine") == 10
+    assert corner.scalar("select count(*) from bronze.quarantine") == 17
     assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0  # nothing is loaded twice

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -25,8 +26,9 @@ import pytest
 from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
-from include.cdc.contract import load_contract
+from include.cdc import tasks
 from include.cdc.landing import ObjectKey
+from tests.integration.warehouse import RUN, ingest
 
 pytestmark = pytest.mark.integration
 
@@ -80,17 +82,22 @@ def kill_while_waiting_on(corner, process: subprocess.Popen, relation: str, quer
     return waiting[0]["query"]
 
 
-def assert_exactly_once_and_equal(corner, generator) -> None:
+def assert_bronze_is_the_archive_and_the_produced_records(corner, generator) -> None:
     for name, counts in generator.counts.items():
         bronze = f"bronze.{generator.tables[name].bronze_table}"
         assert corner.scalar(f"select count(*) from {bronze}") == counts.envelopes, bronze
-    settings = corner.settings
-    for table in load_contract():
-        prefix = f"{settings.raw_prefix_for(table)}topic={settings.topic(table)}/"
-        keys = sorted(ObjectKey.parse(k) for k in corner.bucket_keys(prefix))
-        for previous, current in itertools.pairwise(keys):  # the archive's objects never overlap
-            if previous.partition == current.partition:
-                assert previous.last_offset < current.first_offset, (previous, current)
+    archive = corner.archive_keys()
+    for previous, current in itertools.pairwise(sorted(ObjectKey.parse(k) for k in archive)):
+        if (previous.topic, previous.partition) == (current.topic, current.partition):
+            assert previous.last_offset < current.first_offset, (previous, current)
+    assert {r["object_key"] for r in corner.query("select object_key from bronze.load_ledger")} == set(
+        archive
+    )
+    assert corner.scalar("select count(*) from bronze.quarantine") == 0
+
+
+def assert_exactly_once_and_equal(corner, generator) -> None:
+    assert_bronze_is_the_archive_and_the_produced_records(corner, generator)
     assert staging_mismatches(corner.query, generator) == []
     assert mart_mismatches(corner.query, generator) == []
 
@@ -115,6 +122,44 @@ def test_crash_in_the_pipeline_then_rerun(dag, corner, crash_at, left_behind):
     run = run_dag(dag)
     assert run.succeeded, run.failed_tasks()
     assert_exactly_once_and_equal(corner, generator)
+
+
+RERUNS = {
+    "load_bronze retried alone": lambda: tasks.load_bronze.function(params=RUN),
+    "drain_kafka retried, its commit failed": lambda: tasks.drain_kafka.function(params=RUN),
+    "drain_kafka and commit_offsets": lambda: tasks.commit_offsets.function(
+        tasks.drain_kafka.function(params=RUN)
+    ),
+    "a full_refresh run": lambda: tasks.load_bronze.function(params={**RUN, "full_refresh": True}),
+}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_kills_during_the_drain_then_any_reruns(corner, monkeypatch, seed):
+    """SIGKILL at a random moment with uploads in flight, then a random sequence of reruns, full
+    refreshes and single-task retries (some with another batch size), then one normal run: bronze holds
+    every produced record once, and every archive object is in the ledger."""
+    rng = random.Random(seed)
+    generator = corner.generator(products=20, events=3000, restart_every=900, seed=seed)
+    corner.produce(list(generator.messages()))
+    batch_size = rng.choice([150, 250, 400])
+    process = start(
+        f"from tests.integration.slow_upload_ingest import main; main({seed})",
+        PRODUCT_CDC_BATCH_SIZE=str(batch_size),
+    )
+    landed_before_kill = rng.randint(1, 10)
+    while process.poll() is None and len(corner.archive_keys()) < landed_before_kill:
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0, 0.3))
+    process.send_signal(signal.SIGKILL)
+    assert crashed(process, 30), "the ingest finished before the kill"
+
+    steps = rng.sample(sorted(RERUNS), rng.randint(0, 3))
+    for step in steps:
+        monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", str(rng.choice([100, 300, 1000])))
+        RERUNS[step]()
+    ingest()
+    assert_bronze_is_the_archive_and_the_produced_records(corner, generator)
 
 
 @pytest.mark.parametrize(

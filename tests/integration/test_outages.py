@@ -4,13 +4,14 @@ loaded, and the next run after the fix completes with nothing lost."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.services import HOST
-from include.cdc import tasks
+from include.cdc import bronze, tasks
 from include.cdc.bronze import BronzeLoader, LoadInProgress
 from include.cdc.drain import DrainError
 from include.cdc.storage import StorageError
@@ -182,3 +183,48 @@ def test_two_loads_started_at_once_load_every_object_once(corner, produced):
     assert sum(loaded) == produced.total.envelopes
     assert corner.bronze_rows() == produced.total.envelopes
     assert corner.scalar("select count(*) = count(distinct object_key) from bronze.load_ledger")
+
+
+@pytest.mark.parametrize("connections", [1, 2])
+def test_warehouse_lost_mid_load_fails_once_naming_the_connection_and_the_object(
+    corner, produced, monkeypatch, caplog, connections
+):
+    drained = tasks.drain_kafka.function(params=RUN)
+    tasks.commit_offsets.function(drained)
+    inserted = []
+
+    def end_the_sessions(point: str) -> None:
+        """Once the second object's rows are inserted (its ledger row not yet), PostgreSQL ends the load's
+        sessions, as a restart does."""
+        if point == "bronze.rows_inserted":
+            inserted.append(point)
+            if len(inserted) == 2:
+                corner.execute(
+                    "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s "
+                    "and application_name = 'product_cdc_sync' and pid <> pg_backend_pid()",
+                    corner.database,
+                )
+
+    with monkeypatch.context() as m:
+        m.setenv("PRODUCT_CDC_LOAD_CONNECTIONS", str(connections))
+        m.setattr(bronze, "crash_point", end_the_sessions)
+        with pytest.raises(WarehouseError) as raised:
+            tasks.load_bronze.function(params=RUN)
+
+    message = str(raised.value)
+    assert re.search(
+        r"^Cannot load object \S+/partition=\d+/\d{20}-\d{20}\.jsonl\.gz \(offsets \d+\.\.\d+\) "
+        r"into bronze\.\w+, connection 'cord_warehouse' \(.*\): the connection was lost \(terminating "
+        r"connection due to administrator command\)",
+        message,
+    ), message
+    assert raised.value.__suppress_context__  # the driver's error is not raised a second time
+    assert "could not release the bronze load lock" in caplog.text  # logged, never raised over it
+    loaded = corner.scalar("select count(*) from bronze.load_ledger")
+    assert (
+        corner.scalar("select coalesce(sum(rows_loaded), 0) from bronze.load_ledger") == corner.bronze_rows()
+    )
+
+    recovers(corner, produced)
+    objects = len(corner.archive_keys())
+    assert corner.scalar("select count(distinct object_key) from bronze.load_ledger") == objects > loaded

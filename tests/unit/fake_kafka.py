@@ -1,10 +1,28 @@
-"""An in-memory stand-in for confluent_kafka's Consumer, for unit tests of the drain."""
+"""An in-memory stand-in for confluent_kafka's Consumer, for unit tests of the drain.
+
+It behaves like librdkafka with ``isolation.level=read_committed``, ``enable.partition.eof=true`` and
+``auto.offset.reset=error`` in the cases the local Tansu broker cannot show: transaction markers take
+offsets and are never delivered, aborted records are never delivered, an open transaction holds the
+readable end at its first offset (the last stable offset), compaction and retention leave gaps, and an
+offset outside the log is an error event.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
+
+
+@dataclass
+class FakeError:
+    _code: int
+
+    def code(self):
+        return self._code
+
+    def __str__(self):
+        return f"fake error {self._code}"
 
 
 @dataclass
@@ -12,8 +30,9 @@ class FakeMessage:
     _topic: str
     _partition: int
     _offset: int
-    _key: bytes | None
-    _value: bytes | None
+    _key: bytes | None = None
+    _value: bytes | None = None
+    _error: FakeError | None = None
 
     def topic(self):
         return self._topic
@@ -37,7 +56,58 @@ class FakeMessage:
         return (1, 1_700_000_000_000 + self._offset)
 
     def error(self):
-        return None
+        return self._error
+
+
+@dataclass
+class PartitionLog:
+    """One partition: delivered records by offset, plus offsets taken by markers and aborted records."""
+
+    records: dict[int, bytes | None] = field(default_factory=dict)
+    keys: dict[int, bytes] = field(default_factory=dict)
+    high: int = 0  # the high watermark: one past the last offset written
+    low: int = 0  # the first offset still held (retention)
+    open_from: int | None = None  # first offset of an open transaction
+    last_batch: int = 0  # first offset of the last batch written (Tansu reports it + 1 as the end)
+
+    @property
+    def stable_end(self) -> int:
+        """Where a read-committed consumer's log ends."""
+        return self.high if self.open_from is None else self.open_from
+
+    def append(self, values: list[bytes | None], key: bytes = b'{"ID":1}') -> None:
+        """One batch of records."""
+        if values:
+            self.last_batch = self.high
+        for value in values:
+            self.records[self.high] = value
+            self.keys[self.high] = key
+            self.high += 1
+
+    def marker(self) -> None:
+        self.last_batch = self.high
+        self.high += 1
+
+    def committed_transaction(self, values: list[bytes | None]) -> None:
+        self.append(values)
+        self.marker()
+
+    def aborted_transaction(self, count: int) -> None:
+        self.high += count  # the records and the abort marker: none delivered
+        self.marker()
+
+    def open_transaction(self, values: list[bytes | None]) -> None:
+        self.open_from = self.high
+        self.append(values)
+
+    def compact(self, offsets) -> None:
+        for offset in offsets:
+            self.records.pop(offset, None)
+
+    def delete_before(self, low: int) -> None:
+        self.low = low
+        for offset in [o for o in self.records if o < low]:
+            del self.records[offset]
 
 
 class _Topic:
@@ -52,35 +122,58 @@ class _Metadata:
 
 
 class FakeConsumer:
-    """Partitions hold values; ``high_watermark_lag`` mimics Tansu reporting a high watermark too low."""
+    """Topics of partitions holding values (``FakeConsumer("t", {0: [...]})`` for one topic, or
+    ``FakeConsumer({"t": {0: [...]}, ...})``). With ``tansu_end``, the end offset reported before
+    reading is the last batch's first offset + 1, as the local Tansu broker reports it."""
 
-    def __init__(self, topic: str, partitions: dict[int, list[bytes | None]], high_watermark_lag: int = 0):
-        self.topic = topic
-        self.log = {p: list(values) for p, values in partitions.items()}
-        self.committed_offsets: dict[int, int] = {}
-        self.high_watermark_lag = high_watermark_lag
-        self.positions: dict[int, int] = {}
+    def __init__(self, topics, partitions=None, tansu_end: bool = False):
+        if partitions is not None:
+            topics = {topics: partitions}
+        self.topic = next(iter(topics))
+        self.logs = {(t, p): PartitionLog() for t, parts in topics.items() for p in parts}
+        for topic, parts in topics.items():
+            for partition, values in parts.items():
+                self.logs[topic, partition].append(values)
+        self.committed_offsets: dict[tuple[str, int], int] = {}
+        self.tansu_end = tansu_end
+        self.positions: dict[tuple[str, int], int] = {}
+        self.assigned_at: list[dict[tuple[str, int], int]] = []
+        self._eof_sent: dict[tuple[str, int], int] = {}
+        self._error_sent: set[tuple[str, int]] = set()
         self.consume_calls = 0
 
+    def log(self, partition: int, topic: str | None = None) -> PartitionLog:
+        return self.logs[topic or self.topic, partition]
+
     def append(self, partition: int, values: list[bytes | None]) -> None:
-        self.log[partition].extend(values)
+        self.log(partition).append(values)
+
+    def commit_offset(self, partition: int, offset: int, topic: str | None = None) -> None:
+        self.committed_offsets[topic or self.topic, partition] = offset
 
     def list_topics(self, topic, timeout):
-        topics = {self.topic: _Topic(self.log)} if topic == self.topic else {}
-        return _Metadata(topics)
+        partitions = [p for t, p in self.logs if t == topic]
+        return _Metadata({topic: _Topic(partitions)} if partitions else {})
 
     def committed(self, partitions, timeout):
         return [
-            TopicPartition(tp.topic, tp.partition, self.committed_offsets.get(tp.partition, -1001))
+            TopicPartition(
+                tp.topic, tp.partition, self.committed_offsets.get((tp.topic, tp.partition), -1001)
+            )
             for tp in partitions
         ]
 
     def get_watermark_offsets(self, tp, timeout, cached):
-        high = len(self.log[tp.partition])
-        return 0, max(0, high - self.high_watermark_lag) if high else 0
+        log = self.logs[tp.topic, tp.partition]
+        if self.tansu_end and log.open_from is None and log.high > log.low:
+            return log.low, max(log.low, log.last_batch + 1)
+        return log.low, log.stable_end
 
     def assign(self, partitions):
-        self.positions = {tp.partition: tp.offset for tp in partitions}
+        self.positions = {(tp.topic, tp.partition): tp.offset for tp in partitions}
+        self.assigned_at.append(dict(self.positions))
+        self._eof_sent = {}
+        self._error_sent = set()
 
     def unassign(self):
         self.positions = {}
@@ -88,17 +181,31 @@ class FakeConsumer:
     def consume(self, num_messages, timeout):
         self.consume_calls += 1
         out = []
-        for partition, position in list(self.positions.items()):
-            values = self.log[partition]
-            while position < len(values) and len(out) < num_messages:
-                out.append(FakeMessage(self.topic, partition, position, b'{"ID":1}', values[position]))
+        for (topic, partition), position in list(self.positions.items()):
+            log = self.logs[topic, partition]
+            if not log.low <= position <= log.high:
+                if (topic, partition) not in self._error_sent:
+                    self._error_sent.add((topic, partition))
+                    error = FakeError(KafkaError._AUTO_OFFSET_RESET)
+                    out.append(FakeMessage(topic, partition, position, _error=error))
+                continue
+            while position < log.stable_end and len(out) < num_messages:
+                if position in log.records:
+                    out.append(
+                        FakeMessage(topic, partition, position, log.keys[position], log.records[position])
+                    )
                 position += 1
-            self.positions[partition] = position
+            self.positions[topic, partition] = position
+            if position >= log.stable_end and self._eof_sent.get((topic, partition)) != position:
+                self._eof_sent[topic, partition] = position
+                out.append(
+                    FakeMessage(topic, partition, position, _error=FakeError(KafkaError._PARTITION_EOF))
+                )
         return out
 
     def commit(self, offsets, asynchronous):
         for tp in offsets:
-            self.committed_offsets[tp.partition] = tp.offset
+            self.committed_offsets[tp.topic, tp.partition] = tp.offset
         return offsets
 
     def close(self):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 
-from include.cdc.bronze import BronzeTarget, prepare_object, quarantine_key
+import pytest
+
+from include.cdc import bronze
+from include.cdc.bronze import BronzeTarget, prepare_object, put_quarantined, quarantine_key
 from include.cdc.contract import load_contract
-from include.cdc.landing import BatchBuffer, ObjectKey, encode_record
+from include.cdc.landing import BatchBuffer, DamagedObject, ObjectKey, encode_record
+from tests.unit.memory_store import MemoryStore
 
 PRODUCT = load_contract()[0]
 TOPIC = "cord.ConcordDb.dbo.Product"
@@ -97,3 +103,85 @@ def test_unpaired_surrogates_are_quarantined_not_crashing_the_load():
     prepared = prepare_object(key, body, TARGET)
     assert prepared.rows == []
     assert "surrogate" in prepared.quarantined[0].reason
+
+
+def test_a_key_that_is_not_utf8_or_not_json_is_quarantined_as_such_never_as_missing():
+    key, body = landed_object([(b"\xff\xfe", envelope()), (b"ID=1", envelope()), (b"", envelope())])
+    reasons = [q.reason for q in prepare_object(key, body, TARGET).quarantined]
+    assert reasons[0] == "key is not valid UTF-8"
+    assert reasons[1].startswith("key is not JSON: Expecting value")
+    assert reasons[2].startswith("key is not JSON")
+
+
+def test_json_nested_too_deep_for_the_decoder_is_quarantined_and_the_records_around_it_load():
+    deep = json.dumps({"before": None, "after": {"ID": 2, "Note": "@"}, "source": SOURCE, "op": "c"})
+    deep = deep.replace('"@"', "[" * 1000 + "]" * 1000).encode()
+    key, body = landed_object([(b'{"ID":1}', envelope()), (b'{"ID":2}', deep), (b'{"ID":3}', envelope())])
+    prepared = prepare_object(key, body, TARGET)
+    assert [r[0] for r in copy_rows(prepared)] == ["0", "2"]
+    assert [(q.offset, q.reason) for q in prepared.quarantined] == [
+        (
+            1,
+            "value nests JSON arrays and objects 1002 levels deep, deeper than the decoder follows "
+            "(RecursionError)",
+        )
+    ]
+    assert prepared.quarantined[0].raw == deep
+
+
+def test_whatever_a_check_raises_quarantines_the_record_with_the_exception(monkeypatch):
+    def check(key, value, table):
+        if "poison" in value:
+            raise KeyError("a bug in a check")
+        return real(key, value, table)
+
+    real = bronze.parse_change_event
+    monkeypatch.setattr(bronze, "parse_change_event", check)
+    key, body = landed_object([(b'{"ID":1}', envelope("poison")), (b'{"ID":1}', envelope())])
+    prepared = prepare_object(key, body, TARGET)
+    assert len(prepared.rows) == 1
+    assert prepared.quarantined[0].reason.startswith("checking it raised KeyError ('a bug in a check')")
+
+
+def test_running_out_of_memory_is_not_blamed_on_the_record(monkeypatch):
+    monkeypatch.setattr(bronze, "parse_change_event", lambda *_: (_ for _ in ()).throw(MemoryError()))
+    key, body = landed_object([(b'{"ID":1}', envelope())])
+    with pytest.raises(MemoryError):
+        prepare_object(key, body, TARGET)
+
+
+@pytest.mark.parametrize(
+    ("body", "damage"),
+    [
+        (b"not gzip at all", "is not a whole gzip stream after line 0 (BadGzipFile"),
+        (
+            gzip.compress(b'{"topic":"t","partition":3,"offset":0}\n' * 3)[:-12],
+            "is not a whole gzip stream after line 0 (EOFError",
+        ),
+        (
+            gzip.compress(b'{"topic":"t","partition":3,"offset":0}\n{"topic": 1}\n'),
+            "line 2 is not a landed record",
+        ),
+        (
+            gzip.compress(b'{"topic":"t","partition":3,"offset":0}\nnot json\n'),
+            "line 2 is not a landed record",
+        ),
+    ],
+)
+def test_a_damaged_object_fails_with_its_key_and_line(body, damage):
+    key = str(ObjectKey("product/raw/", TOPIC, 3, 0, 2))
+    with pytest.raises(DamagedObject, match=re.escape(f"Landed object {key}: {damage}")):
+        prepare_object(key, body, TARGET)
+
+
+def test_reasons_show_names_from_the_record_escaped_and_metadata_holds_printable_ascii_only():
+    store = MemoryStore()
+    key, body = landed_object([(b'{"ID":1}', envelope().replace(b'"Product"', b'"Pro\\nduct \\u00e9"'))])
+    prepared = prepare_object(key, body, TARGET)
+    bad = prepared.quarantined[0]
+    assert bad.reason.startswith("envelope for dbo.'Pro\\nduct é' on the topic of dbo.Product")
+    bad.reason += " (KeyError: 'line\nbreak')"  # as an unexpected exception's text may hold
+    put_quarantined(store, TARGET, prepared, bad)
+    reason = store.metadata(quarantine_key(TARGET, 3, 0))["reason"]
+    assert reason.endswith("(KeyError: 'line?break')")
+    assert re.fullmatch("[ -~]*", reason)

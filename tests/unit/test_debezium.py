@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from include.cdc.contract import table
-from include.cdc.debezium import NotAnEnvelope, parse_change_event, parse_envelope, parse_key
+from include.cdc.debezium import NotAnEnvelope, failure_reason, parse_change_event, parse_envelope, parse_key
 
 PRODUCT = table("Product")
 
@@ -105,3 +106,155 @@ def test_a_captured_column_with_another_type_is_refused_with_the_column(column, 
 def test_columns_the_contract_does_not_know_pass():
     document = envelope("c", after={"ID": 1, "Name": "x", "ColumnAddedAtTheSource": {"any": "thing"}})
     assert parse_envelope(json.dumps(document), PRODUCT)
+
+
+def wrapped(text: str) -> str:
+    """JsonConverter's schemas.enable=true form of an envelope, its payload byte for byte."""
+    return f'{{"schema":{{"type":"struct","optional":false}},"payload":{text}}}'
+
+
+@pytest.mark.parametrize(
+    ("column", "literal", "problem"),
+    [
+        ("Status", "256", "outside tinyint's range 0..255"),
+        ("Status", "-1", "outside tinyint's range 0..255"),
+        ("SupplierID", str(2**31), "outside int's range"),
+        ("ID", str(2**63), "outside bigint's range"),
+        ("MinOrderQty", "1" + "0" * 30, "outside int's range"),
+        ("AvailableFrom", "3000000", "0001-01-01..9999-12-31"),  # date: days since 1970-01-01
+        ("PriceUpdated", "1e20", "holds float"),  # an epoch number with an exponent is JSON's float
+        ("PriceUpdated", str(10**17), "0001-01-01..9999-12-31"),
+        ("Created", str(2**63), "1677-09-21..2262-04-11"),  # datetime2(7): nanoseconds in 64 bits
+        ("Rating", "1e400", "beyond real's range"),  # Python reads inf
+        ("Rating", "3.5e38", "beyond real's range"),
+        ("Rating", "1e-46", "real rounds it to 0"),  # Python reads a float, real cannot hold it
+        ("PopularityScore", "1e-400", "float rounds it to 0"),  # Python reads 0.0
+        ("PopularityScore", "-1.8e308", "beyond float's range"),
+        ("Weight", '"12.5.5"', "neither base64 nor a plain decimal number"),
+        ("Weight", '"abc-"', "neither base64 nor a plain decimal number"),
+        ("Weight", '"NaN"', "neither base64 nor a plain decimal number"),
+        ("Weight", '"A==="', "neither base64 nor a plain decimal number"),
+        ("Weight", '""', "an empty string"),
+        ("Weight", '"12345678.5"', "does not fit decimal(10,3)"),
+        ("Weight", '"9999999.9995"', "does not fit decimal(10,3)"),  # rounds to 10000000.000
+        ("Weight", '"1e-20000"', "more digits after the point than PostgreSQL's numeric holds"),
+        ("Weight", '"f/////////////////////8="', "17 bytes, more than staging decodes (16)"),
+        ("Weight", '"AlQL5AA="', "base64 of 10000000.000, which does not fit decimal(10,3)"),
+        ("Weight", "1234", "would read as base64"),  # a JSON number of 4 digits
+        ("Weight", "1.0e3", "would read as base64"),  # jsonb gives it back as 1000
+        ("NetUID", '"{5A3E9C1B-7A44-4C2B-9F0E-2D3C4B5A6F70}"', "not a uniqueidentifier"),
+        ("NetUID", '"5A3E9C1B-7A44-4C2B-9F0E-2D3C4B5A6F70\\n"', "not a uniqueidentifier"),
+        ("CatalogSyncedAt", '"2026-01-05 06:00:00Z"', "not an ISO-8601 timestamp with an offset"),
+        ("CatalogSyncedAt", '"2026-02-30T06:00:00Z"', "not a valid timestamp"),
+        ("CatalogSyncedAt", '"2026-01-05T06:00:00+14:30"', "an offset beyond ±14:00"),
+        ("CatalogSyncedAt", '"2026-01-05T06:00+01:75"', "not an ISO-8601 timestamp"),
+    ],
+)
+def test_values_staging_could_not_decode_are_refused_with_the_column(column, literal, problem):
+    text = json.dumps(envelope("c", after={"ID": 1, column: "@"})).replace('"@"', literal)
+    for form in (text, wrapped(text)):
+        with pytest.raises(NotAnEnvelope, match=f"column {column} holds") as raised:
+            parse_envelope(form, PRODUCT)
+        assert problem in str(raised.value)
+        assert "stg_product.yml" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "literal"),
+    [
+        ("Status", "255"),
+        ("ID", str(2**63 - 1)),
+        ("Rating", "3.4028235e38"),  # Java's Float.MAX_VALUE, as JsonConverter writes it
+        ("Rating", "1.5e-45"),  # real's smallest
+        ("Rating", "0.0"),
+        ("PopularityScore", "-0.0"),
+        ("PopularityScore", "5e-324"),
+        ("Weight", '"9999999.999"'),
+        ("Weight", '"AlQL4/8="'),  # base64 of 9999999.999
+        ("Weight", "12.5"),  # decimal.handling.mode=double
+        ("Weight", "12345"),  # 5 digits: staging reads a number
+        ("NetUID", '"5a3e9c1b-7a44-4c2b-9f0e-2d3c4b5a6f70"'),
+        ("CatalogSyncedAt", '"2019-03-01T12:34:56.1234567+14:00"'),
+        ("CatalogSyncedAt", '"2019-03-01T12:34Z"'),
+        ("Created", str(2**63 - 1)),
+    ],
+)
+def test_values_at_the_edge_of_their_range_pass_unchanged(column, literal):
+    text = json.dumps(envelope("c", after={"ID": 1, column: "@"})).replace('"@"', literal)
+    assert parse_envelope(text, PRODUCT) == text
+    assert parse_envelope(wrapped(text), PRODUCT) == text
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ({"ts_ms": 1.5e12}, "source.ts_ms holds 1500000000000.0"),
+        ({"ts_ms": 10**17}, "source.ts_ms holds"),
+        ({"ts_ms": "1767592800000"}, "source.ts_ms holds '1767592800000'"),
+        ({"event_serial_no": 2**31}, "source.event_serial_no holds 2147483648"),
+        ({"event_serial_no": True}, "source.event_serial_no holds True"),
+    ],
+)
+def test_source_fields_staging_casts_are_checked(source, reason):
+    with pytest.raises(NotAnEnvelope, match=re.escape(reason)):
+        parse_envelope(json.dumps(envelope(source={**SOURCE, **source})), PRODUCT)
+
+
+def test_a_row_image_without_its_primary_key_is_refused():
+    with pytest.raises(NotAnEnvelope, match="'after' row image has no primary key ID"):
+        parse_envelope(json.dumps(envelope("c", after={"Name": "no id"})), PRODUCT)
+    with pytest.raises(NotAnEnvelope, match="'before' row image has no primary key ID"):
+        parse_envelope(json.dumps(envelope("d", before={"ID": None})), PRODUCT)
+
+
+def test_numbers_keep_their_text_when_the_schema_wrapper_is_removed():
+    # staging reads only the 'after' image of an update: its 'before' may hold what the fast path refuses
+    document = envelope(
+        "u", before={"ID": 1, "Status": 300}, after={"ID": 1, "Rating": "@", "ColumnAddedAtTheSource": "@@"}
+    )
+    text = json.dumps(document).replace('"@"', "4.50").replace('"@@"', "1e400")
+    assert parse_envelope(wrapped(text), PRODUCT) == text
+    assert parse_envelope(text, PRODUCT) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (json.dumps(envelope(extra="\u0000")), "value contains a NUL character"),
+        ('{"op": [1], "source": {}}', "unknown op [1]"),
+        ('{"op": "c", "before": null, "after": {"ID": 1, "Name": "\\ud800"}}', "no 'source' block"),
+        ("[" * 1000 + "]" * 1000, None),  # RecursionError: the loader turns it into a reason
+        ("9" * 5000, "value holds an integer of 5000 digits"),
+    ],
+)
+def test_odd_json_is_refused_with_what_is_wrong(value, reason):
+    if reason is None:
+        with pytest.raises(RecursionError):
+            parse_envelope(value, PRODUCT)
+        return
+    with pytest.raises(NotAnEnvelope, match=re.escape(reason)):
+        parse_change_event('{"ID":1}', value, PRODUCT)
+
+
+def test_unpaired_surrogates_and_nul_characters_are_told_apart_from_escaped_backslashes():
+    document = envelope("c", after={"ID": 1, "Name": "@"})
+    for literal, reason in [
+        ('"\\ud800"', "unpaired UTF-16 surrogate"),
+        ('"\\udc00\\ud800"', "unpaired UTF-16 surrogate"),
+        ('"\\u0000"', "NUL character"),
+    ]:
+        with pytest.raises(NotAnEnvelope, match=reason):
+            parse_change_event('{"ID":1}', json.dumps(document).replace('"@"', literal), PRODUCT)
+    for literal in ('"\\\\u0000"', '"\\\\ud800"', '"\\ud83d\\ude00"'):  # text, not a NUL; a pair
+        text = json.dumps(document).replace('"@"', literal)
+        assert parse_change_event('{"ID":1}', text, PRODUCT).envelope_json == text
+
+
+def test_failure_reason_names_the_exception_and_how_deep_the_json_nests():
+    value = '{"a": "[[[[ in a string", "b": ' + "[" * 1200 + "]" * 1200 + "}"
+    reason = failure_reason(RecursionError("maximum recursion depth exceeded"), '{"ID":1}', value)
+    assert reason == (
+        "value nests JSON arrays and objects 1201 levels deep, deeper than the decoder follows "
+        "(RecursionError)"
+    )
+    assert failure_reason(KeyError("x"), None, "{}").startswith("checking it raised KeyError ('x')")

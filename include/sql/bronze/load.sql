@@ -24,11 +24,6 @@ create temporary table if not exists incoming_events (
 -- name: copy_incoming
 copy pg_temp.incoming_events (kafka_offset, kafka_timestamp_ms, kafka_key, cdc_payload) from stdin;
 
--- name: check_incoming
--- Parses the staged rows as jsonb without loading them: finds rows PostgreSQL refuses.
-select count(*) from pg_temp.incoming_events
-where kafka_key::jsonb is not null and cdc_payload::jsonb is not null;
-
 -- name: insert_incoming
 insert into {table}
     (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
@@ -50,12 +45,11 @@ insert into bronze.load_ledger
 values (%(object_key)s, %(bronze_table)s, %(topic)s, %(partition)s, %(first_offset)s, %(last_offset)s,
         %(records)s, %(rows_loaded)s, %(duplicates_skipped)s, %(tombstones)s, %(quarantined)s);
 
--- name: last_loaded_keys
--- Per partition, the newest loaded object: listing the bucket starts after it.
-select kafka_partition, max(object_key)
+-- name: loaded_keys
+-- Every object of a topic already loaded: what is pending is the bucket's listing minus these.
+select object_key
 from bronze.load_ledger
-where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s)
-group by kafka_partition;
+where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s);
 
 -- Full refresh: forget what was loaded for one topic, so the archive is replayed into an empty table.
 -- The three statements run in one transaction.

@@ -1,0 +1,40 @@
+"""A broker whose log was reset: the local Tansu broker keeps its logs in memory, so a restart brings
+new, empty logs and forgets the group's committed offsets, as a wiped cluster or a recreated topic
+does. The archive's objects of the old log must never be taken as covering the new log's offsets."""
+
+from __future__ import annotations
+
+import pytest
+
+from include.cdc import tasks
+from include.cdc.drain import LogReplaced
+from tests.integration.warehouse import RUN, ingest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("new_events", [400, 2500], ids=["shorter new log", "longer new log"])
+def test_a_reset_log_stops_the_drain_and_the_documented_recovery_loads_the_new_log(corner, new_events):
+    old = corner.generator(products=10, events=1200, seed=1)
+    corner.produce(list(old.messages()))
+    ingest()
+
+    corner.stack.kafka.stop()
+    corner.stack.kafka.start()
+    new = corner.generator(products=12, events=new_events, seed=2)
+    corner.produce(list(new.messages()))
+
+    with pytest.raises(LogReplaced, match=r"recreated or the broker's log was reset"):
+        tasks.drain_kafka.function(params=RUN)
+
+    # The README's recovery: move the old log's objects out of raw/, replay the archive, run again.
+    client = corner.stack.s3.client()
+    for key in corner.archive_keys():
+        aside = key.replace("/raw/", "/raw-before-reset/", 1)
+        client.copy_object(Bucket="cord-raw", Key=aside, CopySource={"Bucket": "cord-raw", "Key": key})
+        client.delete_object(Bucket="cord-raw", Key=key)
+    tasks.load_bronze.function(params={**RUN, "full_refresh": True})
+    ingest()
+    for name, counts in new.counts.items():
+        bronze = f"bronze.{new.tables[name].bronze_table}"
+        assert corner.scalar(f"select count(*) from {bronze}") == counts.envelopes, bronze
