@@ -644,7 +644,7 @@ def untrue_reason(reason: str, record: Record) -> str | None:
         r"value is not valid UTF-8": lambda: value is None,
         r"(key|value) is not JSON": lambda: part is not None and _fails(lambda: _json(part), ValueError),
         r"(key|value) nests JSON arrays and objects \d+ levels deep": lambda: (
-            part is not None and _fails(lambda: json.loads(part), RecursionError)
+            part is not None and _fails(lambda: json.loads(part, parse_int=_int), RecursionError)
         ),
         r"(key|value) holds an integer of \d+ digits": lambda: bool(re.search("[0-9]{4301}", part or "")),
         r"(key|value) holds an unpaired UTF-16 surrogate": lambda: any(

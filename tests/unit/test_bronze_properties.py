@@ -79,3 +79,11 @@ def test_arbitrary_bytes_are_loaded_counted_or_quarantined_with_a_true_reason(re
 def test_damaged_envelopes_are_loaded_only_when_staging_decodes_them(records):
     for table in {r.table.table for r in records}:
         assert_every_record_accounted_for([r for r in records if r.table.table == table])
+
+
+def test_a_value_with_a_huge_integer_before_deep_nesting_is_quarantined_for_its_nesting():
+    """Found by Hypothesis in CI: a 5,000-digit integer ahead of 1,500 levels of nesting, both in fields
+    the contract does not have (msgspec skips the one and recurses into the other)."""
+    table = TARGETS["Product"].table
+    value = '{"op":"c","after":{"Extra":' + "1" * 5000 + ',"Deep":' + "[" * 1500 + "]" * 1500 + "}}"
+    assert_every_record_accounted_for([Record(table, b'{"ID":1}', value.encode())])
