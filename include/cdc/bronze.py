@@ -20,7 +20,7 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
@@ -172,15 +172,19 @@ def quarantine_key(target: BronzeTarget, partition: int, offset: int) -> str:
     return f"{partition_prefix(target.quarantine_prefix, target.topic, partition)}{offset:020d}.bin"
 
 
-def _prefetched(keys: Iterable[str], prepare: Callable[[str], _PreparedObject]) -> Iterator[_PreparedObject]:
-    """Download and parse the next objects while the current one is being copied."""
+def prefetched(keys: Iterable[str], prepare: Callable[[str], _PreparedObject]) -> Iterator[_PreparedObject]:
+    """Prepare (download and parse) the next PREFETCH objects while the caller copies the current one.
+
+    The preparation runs in a thread: msgspec and gzip work while PostgreSQL parses the JSON of the
+    object before, during which psycopg releases the GIL.
+    """
     with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="bronze-prefetch") as pool:
-        pending = deque()
+        pending: deque[Future[_PreparedObject]] = deque()
         keys = iter(keys)
         try:
             for key in keys:
                 pending.append(pool.submit(prepare, key))
-                if len(pending) >= PREFETCH:
+                if len(pending) > PREFETCH:  # the caller gets one while PREFETCH more are prepared
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
@@ -453,7 +457,7 @@ class BronzeLoader(_Statements):
                     if not work:
                         return
                     target, keys = work.popleft()
-                for prepared in _prefetched(keys, lambda key, target=target: self._prepare(target, key)):
+                for prepared in prefetched(keys, lambda key, target=target: self._prepare(target, key)):
                     counts = loader.load(target, prepared)
                     with guard:
                         totals[target.bronze_table].add(counts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 
 import pytest
 
@@ -185,3 +186,32 @@ def test_reasons_show_names_from_the_record_escaped_and_metadata_holds_printable
     reason = store.metadata(quarantine_key(TARGET, 3, 0))["reason"]
     assert reason.endswith("(KeyError: 'line?break')")
     assert re.fullmatch("[ -~]*", reason)
+
+
+def test_the_next_object_is_prepared_while_the_current_one_is_loaded():
+    """The loader works on object a (here: waits) while object b's preparation has already begun."""
+    started = {key: threading.Event() for key in "abc"}
+
+    def prepare(key: str) -> str:
+        started[key].set()
+        return key
+
+    seen = []
+    for key in bronze.prefetched("abc", prepare):
+        if key != "c":
+            following = "abc"[len(seen) + 1]
+            assert started[following].wait(timeout=30), f"{following} was not prepared while {key} loaded"
+        seen.append(key)
+    assert seen == ["a", "b", "c"]
+
+
+def test_a_failed_preparation_stops_the_load_at_that_object():
+    def prepare(key: str) -> str:
+        if key == "b":
+            raise bronze.StorageError("b is gone")
+        return key
+
+    objects = bronze.prefetched("abc", prepare)
+    assert next(objects) == "a"
+    with pytest.raises(bronze.StorageError, match="b is gone"):
+        next(objects)
