@@ -10,17 +10,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import Param, chain, dag
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.cdc import tasks
 from include.cdc.alerts import deadline_alert, failure_email
 from include.cdc.checks import record_run_metrics, sql_checks
+from include.cdc.dbt_group import dbt_task_group
 from include.cdc.settings import Settings
 
 INCLUDE = Path(__file__).resolve().parents[1] / "include"
-DBT_PROJECT = INCLUDE / "dbt"
 
 settings = Settings.from_env()
 
@@ -73,33 +70,7 @@ settings = Settings.from_env()
 )
 def product_cdc_sync():
     drained = tasks.drain_kafka()
-    dbt = DbtTaskGroup(
-        group_id="dbt",
-        project_config=ProjectConfig(
-            dbt_project_path=DBT_PROJECT,
-            manifest_path=DBT_PROJECT / "target" / "manifest.json",
-            project_name="cord_warehouse",
-            install_dbt_deps=False,
-        ),
-        profile_config=ProfileConfig(
-            profile_name="cord_warehouse",
-            target_name="airflow",
-            profile_mapping=PostgresUserPasswordProfileMapping(
-                conn_id=settings.warehouse_conn_id, profile_args={"schema": "staging"}
-            ),
-        ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.BUILD,  # one task per model: dbt build runs it and its tests
-            # A test of two models (relationships) runs once both are built, in a task of its own.
-            should_detach_multiple_parents_tests=True,
-            emit_datasets=False,
-        ),
-        operator_args={"full_refresh": "{{ params.full_refresh }}"},
-    )
+    dbt = dbt_task_group(settings)
     checks = sql_checks(settings)
     chain(
         tasks.check_connector(),

@@ -4,14 +4,14 @@ from include.cdc.assets import DIM_PRODUCT
 
 @dag(schedule=[DIM_PRODUCT])
 def refresh_product_embeddings(): ...
+
+Named, without a URI: a URI makes every task start import every provider's asset handlers (boto3 among
+them, about half a second on a busy worker), and the warehouse's real host stays in its connection.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset
 
-# Logical URIs: the real host and credentials stay in the warehouse connection.
-DIM_PRODUCT = Asset(name="marts.dim_product", uri="postgres://cord-warehouse:5432/cord/marts/dim_product")
-DIM_PRODUCT_SEARCH = Asset(
-    name="marts.dim_product_search", uri="postgres://cord-warehouse:5432/cord/marts/dim_product_search"
-)
+DIM_PRODUCT = Asset(name="marts.dim_product")
+DIM_PRODUCT_SEARCH = Asset(name="marts.dim_product_search")

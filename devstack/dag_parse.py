@@ -1,0 +1,141 @@
+"""What a task start pays to parse the DAG file: fresh interpreters, as a worker runs them.
+
+A task's process imports Airflow's task runner, loads the plugins (its listeners) and then parses the
+DAG file. ``cold`` does exactly that. ``baseline`` does the same with cosmos imported and an empty DAG
+folder, so cold / baseline is what the DAG file adds. ``sdk_and_cosmos`` is a bare
+``import airflow.sdk, cosmos``, the floor of any interpreter that parses a Cosmos DAG. Each figure is
+the median wall time of whole interpreters, start to exit, the kinds run in turn so that load on the
+machine falls on all of them alike.
+
+    python -m devstack.dag_parse [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+KINDS = ("sdk_and_cosmos", "baseline", "cold")
+
+
+@dataclass
+class ParseTimes:
+    sdk_and_cosmos_seconds: float
+    baseline_seconds: float
+    cold_seconds: float
+    rounds: int
+
+    @property
+    def dag_file_ratio(self) -> float:
+        """What the DAG file adds to a task start's parse: cold / baseline."""
+        return self.cold_seconds / self.baseline_seconds
+
+    def to_json(self) -> dict:
+        return asdict(self) | {"dag_file_ratio": self.dag_file_ratio}
+
+
+def _worker_start() -> None:
+    from airflow.sdk.execution_time import task_runner  # noqa: F401
+    from airflow.sdk.listener import get_listener_manager
+
+    get_listener_manager()  # loads the plugins, as the task runner does before it parses
+
+
+def _parse(folder: Path) -> dict[str, object]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(folder))
+    if bag.import_errors:
+        raise SystemExit(f"the DAG folder {folder} does not import: {bag.import_errors}")
+    return bag.dags
+
+
+def _child(kind: str) -> None:
+    import airflow.sdk  # noqa: F401
+
+    if kind == "sdk_and_cosmos":
+        import cosmos
+    elif kind == "baseline":
+        import cosmos  # noqa: F401
+
+        _worker_start()
+        with tempfile.TemporaryDirectory() as empty:
+            _parse(Path(empty))
+    elif kind == "cold":
+        _worker_start()
+        _parse(DAGS)
+
+
+def modules_the_dag_file_imports() -> list[str]:
+    """Top-level packages a task start imports only because of the DAG file (in a fresh interpreter)."""
+    import airflow.sdk  # noqa: F401
+    import cosmos  # noqa: F401
+
+    _worker_start()
+    before = {name.split(".")[0] for name in sys.modules}
+    _parse(DAGS)
+    return sorted({name.split(".")[0] for name in sys.modules} - before)
+
+
+def environment(airflow_home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def measure(rounds: int, airflow_home: Path) -> ParseTimes:
+    env = environment(airflow_home)
+    seconds: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for _ in range(rounds):
+        for kind in KINDS:
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "devstack.dag_parse", "--child", kind],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            seconds[kind].append(time.perf_counter() - started)
+    medians = {kind: statistics.median(values) for kind, values in seconds.items()}
+    return ParseTimes(
+        sdk_and_cosmos_seconds=medians["sdk_and_cosmos"],
+        baseline_seconds=medians["baseline"],
+        cold_seconds=medians["cold"],
+        rounds=rounds,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m devstack.dag_parse", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--modules", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child)
+    elif args.modules:
+        print(json.dumps(modules_the_dag_file_imports()))
+    else:
+        with tempfile.TemporaryDirectory() as home:
+            times = measure(args.rounds, Path(home))
+        print(json.dumps(times.to_json(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

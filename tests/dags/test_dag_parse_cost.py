@@ -1,0 +1,38 @@
+"""What every task start pays to parse the DAG file: no client library, and little beside the baseline.
+
+The worker parses the DAG file in a fresh interpreter before each task; the DAG processor does so on
+every pass. The clients (boto3, confluent_kafka, psycopg, aiohttp) are for the task bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from devstack import dag_parse
+
+# Imported by the task bodies, never on the DAG file's import path.
+CLIENT_LIBRARIES = {"boto3", "botocore", "confluent_kafka", "psycopg", "aiohttp", "msgspec", "isal", "dbt"}
+TARGET_RATIO = 1.2
+NOISE = 0.1  # the kinds run in turn, medians of three; a loaded machine still moves them this much
+
+
+def test_the_dag_file_imports_no_client_library(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.dag_parse", "--modules"],
+        cwd=dag_parse.REPO,
+        env=dag_parse.environment(tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = set(json.loads(result.stdout.splitlines()[-1]))
+    assert "include" in imported  # the probe parsed the DAG file
+    assert not imported & CLIENT_LIBRARIES
+
+
+def test_the_dag_file_adds_little_to_a_task_start(tmp_path):
+    times = dag_parse.measure(rounds=3, airflow_home=tmp_path)
+    assert times.dag_file_ratio <= TARGET_RATIO + NOISE, times
