@@ -7,6 +7,7 @@ naming the connection id, the server and what to check; the password never appea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -81,9 +82,21 @@ _CONNECTION_LOST = (
 _CONNECTION_LOST_SIGNS = ("server closed the connection", "consuming input failed", "the connection is lost")
 
 
+_ANNEX = re.compile(r"\s|(CONTEXT|DETAIL|HINT|LINE \d+):")  # what a server or libpq adds after the cause
+
+
+def _cause(exc: psycopg.Error) -> str:
+    """The server's message, else the last line that is no CONTEXT, DETAIL or HINT (libpq lists every
+    host it tried and ends with the last failure)."""
+    if exc.diag.message_primary:
+        return exc.diag.message_primary
+    lines = [line for line in str(exc).strip().splitlines() if line and not _ANNEX.match(line)]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def explain(exc: psycopg.Error) -> str:
     """A short cause and what to check, for the errors operators meet."""
-    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    text = _cause(exc)
     lowered = str(exc).lower()
     if "password authentication failed" in lowered or "no password supplied" in lowered:
         return "the password was rejected: fix the connection's login and password"

@@ -64,6 +64,26 @@ def test_a_lost_session_is_explained_as_such():
     )
 
 
+@pytest.mark.parametrize(
+    ("error", "message", "cause"),
+    [
+        (  # a session ended during a COPY (seen in CI): the server's CONTEXT line follows the cause
+            psycopg.errors.AdminShutdown,
+            "terminating connection due to administrator command\nCONTEXT:  COPY incoming_events, line 80",
+            "terminating connection due to administrator command",
+        ),
+        (  # libpq's own hint follows the failure, indented
+            psycopg.OperationalError,
+            'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
+            "\tIs the server running on that host and accepting TCP/IP connections?",
+            'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused',
+        ),
+    ],
+)
+def test_the_cause_is_named_not_what_follows_it(error, message, cause):
+    assert f"({cause})" in explain(error(message))
+
+
 def test_releasing_the_lock_on_a_broken_connection_logs_and_raises_nothing(caplog):
     class Broken:
         def rollback(self):
