@@ -3,7 +3,7 @@
 Two kinds of input: arbitrary bytes, and valid Debezium envelopes (from devstack's generator) with
 structured damage: deep nesting, huge and non-finite numbers, odd Unicode, wrong types, extra and
 missing fields, in both JsonConverter forms. What is true of a record is worked out here from its bytes,
-apart from include/cdc/debezium.py: ``staging_refusal`` emulates what PostgreSQL's jsonb and staging's
+apart from the loader: ``staging_refusal`` emulates what PostgreSQL's jsonb and staging's
 casts (include/dbt/macros/debezium_decode.sql) would refuse, and ``untrue_reason`` what a quarantine
 reason claims. So the properties can fail both ways: a record wrongly loaded and one wrongly refused.
 """

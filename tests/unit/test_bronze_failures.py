@@ -10,6 +10,8 @@ import threading
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from include.cdc import bronze
 from include.cdc.bronze import BronzeLoader, BronzeTarget
@@ -82,6 +84,18 @@ def test_a_lost_session_is_explained_as_such():
 )
 def test_the_cause_is_named_not_what_follows_it(error, message, cause):
     assert f"({cause})" in explain(error(message))
+
+
+@given(
+    st.sampled_from(
+        [psycopg.OperationalError, psycopg.errors.AdminShutdown, psycopg.errors.InsufficientPrivilege]
+    ),
+    st.text(),
+)
+def test_any_error_text_is_explained_in_one_line_without_raising(error, message):
+    explained = explain(error(message))
+    assert explained
+    assert "\n" not in explained
 
 
 def test_releasing_the_lock_on_a_broken_connection_logs_and_raises_nothing(caplog):

@@ -2,7 +2,7 @@
 
 Every record is loaded (a COPY row), counted as a tombstone or quarantined with a reason that is true of
 it; a loaded record is one PostgreSQL stores and staging decodes, unchanged but for the schema wrapper.
-What is true of a record comes from tests/records.py, worked out apart from include/cdc/debezium.py.
+What is true of a record comes from tests/records.py, worked out apart from the loader.
 """
 
 from __future__ import annotations
