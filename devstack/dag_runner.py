@@ -28,6 +28,7 @@ class RunOutcome:
     state: str
     task_states: dict[str, str]
     task_seconds: dict[str, float]
+    task_tries: dict[str, int]
 
     @property
     def succeeded(self) -> bool:
@@ -61,6 +62,7 @@ def outcome(dag_id: str, run_id: str) -> RunOutcome:
             str(run.state),
             {ti.task_id: str(ti.state) for ti in instances},
             {ti.task_id: ti.duration or 0.0 for ti in instances},
+            {ti.task_id: ti.try_number for ti in instances},
         )
 
 

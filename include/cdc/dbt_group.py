@@ -1,18 +1,28 @@
-"""The dbt stage as a Cosmos task group: one task per model (the model and its tests), read from the
-manifest that `make` renders, so that no dbt runs while the DAG file is parsed."""
+"""The dbt stage as a Cosmos task group, read from the manifest that `make` renders, so that no dbt runs
+while the DAG file is parsed.
+
+By default in Cosmos's watcher mode: one ``dbt build`` (the producer task) builds and tests every model,
+and each model keeps a task for its run and one for its tests, reporting that model's outcome and log. A
+model that failed is retried alone: its task's next try runs dbt for that model only.
+``PRODUCT_CDC_DBT_MODE=local`` runs one ``dbt build`` per model instead (Cosmos's local mode), slower
+but without the watcher mode, which Cosmos still calls experimental.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from airflow.sdk import TriggerRule
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import PRODUCER_WATCHER_TASK_ID, ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.cdc.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+DBT = str(Path(sys.executable).with_name("dbt"))  # dbt installed beside Airflow
 
 
 class _LocalManifest(ProjectConfig):
@@ -25,8 +35,24 @@ class _LocalManifest(ProjectConfig):
         self.manifest_path = manifest
 
 
+def _models_after_the_build(group: DbtTaskGroup) -> None:
+    """Start the model tasks once the producer's ``dbt build`` has ended, however it ended.
+
+    Cosmos starts them beside the producer, each waiting for its model's status in the triggerer. Started
+    after it, each finds its status at once: one short task per model instead of two task starts and a
+    deferral, and a run that ``dag.test()`` (one task at a time) can finish. On a retry the producer skips
+    itself and each model task that failed runs its model alone.
+    """
+    producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    for task in group.get_roots():
+        if task is not producer:
+            task.trigger_rule = TriggerRule.ALL_DONE
+            producer >> task
+
+
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:
-    return DbtTaskGroup(
+    watcher = settings.dbt_mode == "watcher"
+    group = DbtTaskGroup(
         group_id="dbt",
         project_config=_LocalManifest(
             MANIFEST, dbt_project_path=DBT_PROJECT, project_name="cord_warehouse", install_dbt_deps=False
@@ -35,18 +61,30 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             profile_name="cord_warehouse",
             target_name="airflow",
             profile_mapping=PostgresUserPasswordProfileMapping(
-                conn_id=settings.warehouse_conn_id, profile_args={"schema": "staging"}
+                conn_id=settings.warehouse_conn_id,
+                profile_args={"schema": "staging", "threads": settings.dbt_threads},
             ),
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
-        ),
+            execution_mode=ExecutionMode.WATCHER,
+            # In its own process, dbt does not wait while each model's status is pushed to XCom.
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=DBT,
+        )
+        if watcher
+        else ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.BUILD,  # one task per model: dbt build runs it and its tests
-            # A test of two models (relationships) runs once both are built, in a task of its own.
+            # Watcher: a model's tests report in a task after its run. Local: one task per model, whose
+            # dbt build runs the model and then its tests.
+            test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
+            # A test of two models (relationships) has a task of its own after both: a model's tests,
+            # when run alone, must not test a model that is not rebuilt yet.
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
         operator_args={"full_refresh": "{{ params.full_refresh }}"},
     )
+    if watcher:
+        _models_after_the_build(group)
+    return group

@@ -23,6 +23,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._=-]*/)*$")
 
 
+DBT_MODES = ("watcher", "local")
+
+
 class SettingsError(ValueError):
     """A PRODUCT_CDC_* variable has a value the pipeline cannot use."""
 
@@ -53,6 +56,8 @@ class Settings:
     max_events_per_run: int = 0  # 0: no cap
     max_quarantined_per_run: int = 100  # more quarantined records fail the run (after loading the rest)
     load_connections: int = 2  # the bronze load's connections working at once (partitions in parallel)
+    dbt_threads: int = 4  # models and tests dbt runs at once in the warehouse
+    dbt_mode: str = "watcher"  # Cosmos's execution mode: watcher (one dbt build) or local (one per model)
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
 
@@ -86,6 +91,10 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}BATCH_SIZE must be between 1 and 1,000,000")
         if not 1 <= self.load_connections <= 16:
             raise SettingsError(f"{ENV_PREFIX}LOAD_CONNECTIONS must be between 1 and 16")
+        if self.dbt_mode not in DBT_MODES:
+            raise SettingsError(f"{ENV_PREFIX}DBT_MODE={self.dbt_mode!r}: use one of {', '.join(DBT_MODES)}")
+        if not 1 <= self.dbt_threads <= 32:
+            raise SettingsError(f"{ENV_PREFIX}DBT_THREADS must be between 1 and 32")
         if self.max_quarantined_per_run < 0:
             raise SettingsError(f"{ENV_PREFIX}MAX_QUARANTINED_PER_RUN must be 0 or positive")
         if self.max_events_per_run < 0:

@@ -90,29 +90,40 @@ def test_one_dag_and_no_import_errors(dagbag):
     assert list(dagbag.dags) == ["product_cdc_sync"]
 
 
+PRODUCER = "dbt.dbt_producer_watcher"
+
+
 def test_stages_in_order(dag):
     for upstream, downstream in itertools.pairwise(STAGES):
         assert dag.task_dict[upstream].downstream_task_ids == {downstream}, (upstream, downstream)
     dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
-    # One task per model (dbt build: the model, then its tests); tests of two models run after both.
-    assert {f"dbt.{m}_model_build" for m in MODELS} <= dbt_tasks
-    assert {t for t in dbt_tasks if not t.endswith("_model_build")} == {
+    # One dbt build (the producer), then per model a task reporting its run and one its tests; tests of
+    # two models report after both.
+    per_model = {f"dbt.{m}.{step}" for m in MODELS for step in ("run", "test")}
+    assert per_model <= dbt_tasks
+    assert dbt_tasks - per_model - {PRODUCER, f"{PRODUCER}_done"} == {
         t for t in dbt_tasks if t.startswith("dbt.relationships_") and t.endswith("_test")
     }
-    assert dag.task_dict["load_bronze"].downstream_task_ids == {
-        f"dbt.{m}_model_build" for m in MODELS if m.startswith("stg_")
-    }
+    assert dag.task_dict["load_bronze"].downstream_task_ids == {PRODUCER}
     load_bronze = dag.task_dict["load_bronze"]
     for task_id in dbt_tasks:
         assert task_id in load_bronze.get_flat_relative_ids(upstream=False)
     for check in CHECKS:
         assert dbt_tasks <= dag.task_dict[check].get_flat_relative_ids(upstream=True), check
         assert dag.task_dict[check].downstream_task_ids == {"publish_marts", "record_run_metrics"}
-    assert "dbt.dim_product_model_build" in dag.task_dict["dbt.stg_product_model_build"].downstream_task_ids
-    assert (
-        "dbt.dim_product_search_model_build"
-        in dag.task_dict["dbt.dim_product_model_build"].downstream_task_ids
-    )
+    assert "dbt.dim_product.run" in dag.task_dict["dbt.stg_product.test"].downstream_task_ids
+    assert "dbt.dim_product_search.run" in dag.task_dict["dbt.dim_product.test"].downstream_task_ids
+
+
+def test_model_tasks_start_once_the_build_has_ended_however_it_ended(dag):
+    """So that each finds its model's outcome at once, and a failed build's models run alone."""
+    producer = dag.task_dict[PRODUCER]
+    staging_runs = {f"dbt.{m}.run" for m in MODELS if m.startswith("stg_")}
+    assert staging_runs <= producer.downstream_task_ids
+    for task_id in staging_runs:
+        assert dag.task_dict[task_id].trigger_rule == "all_done"
+    for task_id in {t for t in dag.task_ids if t.startswith("dbt.")} - {PRODUCER}:
+        assert PRODUCER in dag.task_dict[task_id].get_flat_relative_ids(upstream=True), task_id
 
 
 def test_run_metrics_are_recorded_even_when_a_check_fails(dag):

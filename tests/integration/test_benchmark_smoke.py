@@ -37,5 +37,7 @@ def test_benchmark_completes_and_writes_its_figures(stack, tmp_path):
     assert set(figures["incremental"]) == {"drain", "load", "dbt", "checks"}
     assert figures["dag_parse"]["cold_seconds"] > 0
     assert figures["ratios"]["dag_parse_vs_baseline"] > 0
+    assert set(figures["dbt_group"]) >= {"cli_dbt_build_seconds", "watcher_seconds", "local_seconds"}
+    assert figures["ratios"]["dbt_group_vs_cli"] > 0
     assert "bronze load / plain COPY" in result.stdout
     assert stack.postgres.answers(), "the benchmark reset a stack that was not its own"

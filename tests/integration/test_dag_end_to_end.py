@@ -142,6 +142,45 @@ def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag
     assert leaked_secrets(corner.stack, out + err) == []
 
 
+FAIL_FIRST_WRITE = """
+create schema fault;
+create sequence fault.dim_product_writes;
+create or replace function fault.fail_first_write() returns trigger language plpgsql as $$
+begin
+    -- nextval is not rolled back with the failed statement: only the first write fails
+    if nextval('fault.dim_product_writes') = 1 then
+        raise exception 'injected: the first write to marts.dim_product fails';
+    end if;
+    return null;
+end $$;
+create trigger fail_first_write before insert or update or delete on marts.dim_product
+    for each statement execute function fault.fail_first_write();
+"""
+
+
+def test_a_model_that_fails_in_the_build_is_retried_alone(dag, corner):
+    generator = corner.generator(products=20, events=1500)
+    batches = generator.batches()
+    produce_until(corner, generator, batches, 700)
+    first = run_dag(dag)
+    assert first.succeeded, first.failed_tasks()
+    corner.execute(FAIL_FIRST_WRITE)
+    corner.produce([m for batch in batches for m in batch])
+
+    run = run_dag(dag)
+
+    assert run.succeeded, run.failed_tasks()
+    # The build failed once: its retry skips (no second build), and the failed model and what depends
+    # on it ran alone in their own task's second try; the models that had succeeded were not run again.
+    assert run.task_tries["dbt.dbt_producer_watcher"] == 2
+    assert run.task_states["dbt.dbt_producer_watcher"] == "skipped"
+    assert run.task_tries["dbt.dim_product.run"] == 2
+    assert run.task_tries["dbt.dim_product_search.run"] == 2
+    assert {run.task_tries[f"dbt.{t.staging_model}.run"] for t in load_contract()} == {1}
+    assert corner.scalar("select last_value from fault.dim_product_writes") >= 2
+    assert mart_mismatches(corner.query, generator) == []
+
+
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
     generator = corner.generator(products=25, events=3000, restart_every=700)
     batches = generator.batches()
