@@ -1,9 +1,11 @@
 """Bronze load: every landed object not yet loaded goes into its ``bronze.<table>_cdc`` table.
 
 Exactly once, whatever crashes: an object's rows and its row in ``bronze.load_ledger`` commit in one
-transaction, rows are inserted with ``ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO
-NOTHING``, and a session advisory lock keeps a second load from interleaving. Rows go in bulk (COPY into
-a temporary table, then one INSERT ... SELECT per object), never one statement per row.
+transaction, rows bronze holds already are skipped, and a session advisory lock keeps a second load from
+interleaving. Rows go in bulk, never one statement per row: an object's rows are COPYed straight into its
+bronze table, in a savepoint. Only when one of them is there already (a unique violation: objects that
+overlap) does the object go through a temporary table and ``INSERT ... SELECT ... ON CONFLICT
+(kafka_topic, kafka_partition, kafka_offset) DO NOTHING``, which skips and counts them.
 
 What is pending is the archive's listing minus the ledger, so objects load whatever order they landed in.
 
@@ -24,8 +26,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql
 
 from include.cdc.contract import SourceTable
+from include.cdc.copy_text import copy_field, copy_timestamp
 from include.cdc.debezium import NotAnEnvelope, failure_reason, parse_change_event
 from include.cdc.faults import crash_point
 from include.cdc.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
@@ -107,7 +111,7 @@ class _Quarantined:
 class _PreparedObject:
     key: ObjectKey
     key_text: str
-    rows: list[bytes]  # COPY lines, one per change event
+    rows: list[bytes]  # COPY lines (copy_rows' columns, the offset first), one per change event
     counts: Counts
     quarantined: list[_Quarantined]
 
@@ -118,25 +122,17 @@ def _named(key: str) -> str:
     return f"object {key} (offsets {parsed.first_offset}..{parsed.last_offset})"
 
 
-def _copy_field(text: str) -> str:
-    """Escape a value for COPY's text format (JSON text rarely needs more than the backslashes)."""
-    if "\\" in text:
-        text = text.replace("\\", "\\\\")
-    if "\n" in text or "\r" in text or "\t" in text:
-        text = text.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return text
-
-
-def _copy_row(record: LandedRecord, target: BronzeTarget) -> bytes:
-    """The record's COPY line; NotAnEnvelope with the reason when it may not enter bronze."""
+def _copy_row(record: LandedRecord, target: BronzeTarget, tail: str) -> bytes:
+    """The record's COPY line, ``tail`` holding the fields every row of its object shares; NotAnEnvelope
+    with the reason when it may not enter bronze."""
     if record.key is None and record.key_bytes is not None:
         raise NotAnEnvelope("key is not valid UTF-8")
     if record.value is None:
         raise NotAnEnvelope("value is not valid UTF-8")
     event = parse_change_event(record.key, record.value, target.table)
-    timestamp = str(record.timestamp_ms) if record.timestamp_ms is not None else "\\N"
-    key_field, value_field = _copy_field(event.key_json), _copy_field(event.envelope_json)
-    return f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}\n".encode()
+    timestamp = copy_timestamp(record.timestamp_ms)
+    key_field, value_field = copy_field(event.key_json), copy_field(event.envelope_json)
+    return f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}{tail}".encode()
 
 
 def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObject:
@@ -146,6 +142,7 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObje
     object, which is no Kafka input, raises DamagedObject). Only records that fail pay for the handlers.
     """
     parsed_key = ObjectKey.parse(key)
+    tail = f"\t{copy_field(target.topic)}\t{parsed_key.partition}\t{copy_field(key)}\n"
     counts = Counts(objects=1)
     rows: list[bytes] = []
     quarantined: list[_Quarantined] = []
@@ -155,7 +152,7 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> _PreparedObje
             counts.tombstones += 1
             continue
         try:
-            rows.append(_copy_row(record, target))
+            rows.append(_copy_row(record, target, tail))
             continue
         except NotAnEnvelope as exc:
             reason = str(exc)
@@ -227,8 +224,7 @@ class _ObjectLoader(_Statements):
         self.store = store
         self.where = where
         with conn.transaction():
-            self._run(LOAD, "size_temp_buffers")  # before the session's first temporary table
-            self._run(LOAD, "create_incoming")
+            self._run(LOAD, "size_temp_buffers")
 
     def load(self, target: BronzeTarget, prepared: _PreparedObject) -> Counts:
         """Load one object. Rows PostgreSQL refuses for their content are quarantined and the object loaded
@@ -256,17 +252,10 @@ class _ObjectLoader(_Statements):
         key = prepared.key
         params = {"topic": target.topic, "partition": key.partition, "object_key": prepared.key_text}
         with self.conn.transaction():
-            copied = 0
+            counts.rows_loaded = counts.duplicates_skipped = 0
             if prepared.rows:
-                with self.conn.cursor() as cursor:
-                    with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
-                        for i in range(0, len(prepared.rows), COPY_CHUNK_ROWS):  # no copy of the whole object
-                            copy.write(b"".join(prepared.rows[i : i + COPY_CHUNK_ROWS]))
-                    copied = cursor.rowcount
-                    cursor.execute(statement(LOAD, "insert_incoming", table=target.bronze_table), params)
-                    counts.rows_loaded = cursor.rowcount
-                    crash_point("bronze.rows_inserted")
-            counts.duplicates_skipped = copied - counts.rows_loaded
+                counts.rows_loaded, counts.duplicates_skipped = self._insert(target, prepared.rows)
+                crash_point("bronze.rows_inserted")
             for bad in prepared.quarantined:
                 self._run(
                     LOAD,
@@ -292,21 +281,42 @@ class _ObjectLoader(_Statements):
             )
         return counts
 
+    def _copy(self, copy_statement: sql.Composable, rows: list[bytes]) -> int:
+        """COPY the rows, a chunk at a time (no copy of the whole object); how many went in."""
+        with self.conn.cursor() as cursor:
+            with cursor.copy(copy_statement) as copy:
+                for i in range(0, len(rows), COPY_CHUNK_ROWS):
+                    copy.write(b"".join(rows[i : i + COPY_CHUNK_ROWS]))
+            return cursor.rowcount
+
+    def _insert(self, target: BronzeTarget, rows: list[bytes]) -> tuple[int, int]:
+        """(rows loaded, duplicates skipped). One COPY into bronze, in a savepoint; if a row is there
+        already, the savepoint is undone and the rows go through the temporary table, which costs
+        PostgreSQL a second write of every row but skips the ones bronze holds."""
+        try:
+            with self.conn.transaction():
+                return self._copy(statement(LOAD, "copy_rows", table=target.bronze_table), rows), 0
+        except psycopg.errors.UniqueViolation:
+            pass
+        self._run(LOAD, "create_incoming")
+        copied = self._copy(statement(LOAD, "copy_incoming"), rows)
+        loaded = self._run(LOAD, "insert_incoming", table=target.bronze_table).rowcount
+        return loaded, copied - loaded
+
     def _refused_rows(self, target: BronzeTarget, prepared: _PreparedObject) -> dict[int, str]:
         """Rows PostgreSQL refuses for their content although the checks took them, by offset, with its
-        reason: each row is inserted alone, by the load's own statement, in a savepoint undone afterwards."""
+        reason: each row is copied alone into bronze, in a savepoint undone afterwards. A row bronze holds
+        already passed the columns' input functions before its unique violation, so its content is fine."""
         refused = {}
-        params = {"topic": target.topic, "partition": prepared.key.partition, "object_key": prepared.key_text}
-        insert = statement(LOAD, "insert_incoming", table=target.bronze_table)
+        copy_rows = statement(LOAD, "copy_rows", table=target.bronze_table)
         with self.conn.transaction(force_rollback=True), self.conn.cursor() as cursor:
             for row in prepared.rows:
                 try:
                     with self.conn.transaction():
-                        with cursor.copy(statement(LOAD, "copy_incoming")) as copy:
+                        with cursor.copy(copy_rows) as copy:
                             copy.write(row)
-                        cursor.execute(insert, params)
                         raise _RowAccepted
-                except _RowAccepted:
+                except (_RowAccepted, psycopg.errors.UniqueViolation):
                     pass
                 except psycopg.Error as exc:
                     if not _refused_for_its_content(exc):

@@ -6,12 +6,16 @@ import gzip
 import json
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from include.cdc import bronze
 from include.cdc.bronze import BronzeTarget, prepare_object, put_quarantined, quarantine_key
 from include.cdc.contract import load_contract
+from include.cdc.copy_text import copy_timestamp
 from include.cdc.landing import BatchBuffer, DamagedObject, ObjectKey, encode_record
 from tests.unit.memory_store import MemoryStore
 
@@ -66,6 +70,26 @@ def test_events_tombstones_and_bad_records_are_counted_apart():
     assert [r[0] for r in rows] == ["0", "5"]
     assert json.loads(rows[1][2]) == {"ID": 4}  # key unwrapped
     assert json.loads(rows[1][3]) == json.loads(envelope())  # envelope unwrapped
+
+
+def test_a_copy_line_holds_every_column_of_bronze_but_ingested_at_the_offset_first():
+    key, body = landed_object([(b'{"ID":1}', envelope())])
+    [row] = copy_rows(prepare_object(key, body, TARGET))
+    assert row[:2] == ["0", "2023-11-14 22:13:20.000+00"]  # 1_700_000_000_000 ms after the epoch, in UTC
+    assert row[4:] == [TOPIC, "3", key]
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))  # years 1..9999
+def test_copy_timestamps_are_the_instant_of_the_epoch_milliseconds_in_utc(ms):
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert copy_timestamp(ms) == instant.isoformat(sep=" ", timespec="milliseconds").replace("+00:00", "+00")
+
+
+def test_copy_timestamps_beyond_pythons_dates_are_spelled_as_postgresql_reads_them():
+    assert copy_timestamp(None) == "\\N"
+    assert copy_timestamp(253_402_300_800_000) == "10000-01-01 00:00:00.000+00"
+    assert copy_timestamp(-62_135_596_800_001) == "0001-12-31 BC 23:59:59.999+00"  # the year before 1
+    assert copy_timestamp(-62_198_755_200_000) == "0002-01-01 BC 00:00:00.000+00"
 
 
 def test_copy_text_escapes_backslashes_and_control_characters():

@@ -53,7 +53,8 @@ def assert_every_record_accounted_for(records: list[Record]) -> None:
         assert bad.raw == record.value  # the bytes, exactly as received
         assert untrue_reason(bad.reason, record) is None, (bad.reason, record)
     for row in prepared.rows:
-        offset, _, key_field, value_field = row.decode().removesuffix("\n").split("\t")
+        offset, _, key_field, value_field, topic, partition, batch_file = row.decode()[:-1].split("\t")
+        assert (topic, partition, batch_file) == (target.topic, "3", key)
         record = sent[int(offset)]
         key_text, value_text = _copy_text(key_field), _copy_text(value_field)
         refusal = staging_refusal(key_text, value_text, record.table)

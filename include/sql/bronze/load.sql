@@ -8,27 +8,41 @@ select pg_try_advisory_lock(hashtext('product_cdc_sync.load_bronze'));
 select pg_advisory_unlock(hashtext('product_cdc_sync.load_bronze'));
 
 -- name: size_temp_buffers
--- The staging area lives in this session's memory: large enough for one object's rows (default 8 MB).
+-- The fallback's temporary table lives in this session's memory: large enough for one object's rows
+-- (default 8 MB). Set before the session's first temporary table.
 set temp_buffers = '128MB';
 
+-- name: copy_rows
+-- The fast path: an object's rows straight into bronze. One row already there fails the whole COPY.
+copy {table} (kafka_offset, kafka_timestamp, kafka_key, cdc_payload, kafka_topic, kafka_partition, batch_file)
+from stdin;
+
+-- The fallback, for an object some of whose rows bronze holds already (objects that overlap, as archives
+-- of older drains hold them): the same lines into a temporary table, then one INSERT that skips them.
+
 -- name: create_incoming
--- Per-session staging area for one object's rows; emptied at every commit. Text columns: COPY only
+-- Per-session, created on the first fallback; emptied at every commit. Text JSON columns: COPY only
 -- moves the bytes, and the JSON is parsed once, by the INSERT into bronze.
 create temporary table if not exists incoming_events (
-    kafka_offset        bigint not null,
-    kafka_timestamp_ms  bigint,
-    kafka_key           text   not null,
-    cdc_payload         text   not null
+    kafka_offset     bigint      not null,
+    kafka_timestamp  timestamptz,
+    kafka_key        text        not null,
+    cdc_payload      text        not null,
+    kafka_topic      text        not null,
+    kafka_partition  integer     not null,
+    batch_file       text        not null
 ) on commit delete rows;
 
 -- name: copy_incoming
-copy pg_temp.incoming_events (kafka_offset, kafka_timestamp_ms, kafka_key, cdc_payload) from stdin;
+copy pg_temp.incoming_events
+    (kafka_offset, kafka_timestamp, kafka_key, cdc_payload, kafka_topic, kafka_partition, batch_file)
+from stdin;
 
 -- name: insert_incoming
 insert into {table}
     (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
-select %(topic)s, %(partition)s, kafka_offset, to_timestamp(kafka_timestamp_ms / 1000.0), kafka_key::jsonb,
-       cdc_payload::jsonb, %(object_key)s
+select kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key::jsonb, cdc_payload::jsonb,
+       batch_file
 from pg_temp.incoming_events
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
