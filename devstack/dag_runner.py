@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from datetime import datetime
 
 from airflow.models.dagrun import DagRun
 from airflow.utils.session import create_session
@@ -29,6 +30,12 @@ class RunOutcome:
     task_states: dict[str, str]
     task_seconds: dict[str, float]
     task_tries: dict[str, int]
+    task_spans: dict[str, tuple[datetime, datetime]]
+
+    def wall_seconds(self, prefix: str) -> float:
+        """From the first start to the last end of the tasks whose id starts with ``prefix`` (a group)."""
+        spans = [span for task_id, span in self.task_spans.items() if task_id.startswith(prefix)]
+        return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
 
     @property
     def succeeded(self) -> bool:
@@ -63,6 +70,7 @@ def outcome(dag_id: str, run_id: str) -> RunOutcome:
             {ti.task_id: str(ti.state) for ti in instances},
             {ti.task_id: ti.duration or 0.0 for ti in instances},
             {ti.task_id: ti.try_number for ti in instances},
+            {ti.task_id: (ti.start_date, ti.end_date) for ti in instances if ti.start_date and ti.end_date},
         )
 
 

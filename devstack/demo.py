@@ -86,7 +86,7 @@ def _stage_seconds(outcome) -> dict[str, float]:
     seconds = outcome.task_seconds
     return {
         "load_bronze": seconds.get("load_bronze", 0.0),
-        "dbt": sum(v for k, v in seconds.items() if k.startswith("dbt.")),
+        "dbt": outcome.wall_seconds("dbt."),
         "checks": sum(v for k, v in seconds.items() if k.startswith("check_") and k != "check_connector"),
     }
 

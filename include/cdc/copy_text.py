@@ -26,6 +26,7 @@ def _copy_date(days: int) -> str:
     return f"{year if year > 0 else 1 - year:04d}-{in_cycle.month:02d}-{in_cycle.day:02d}{era}"
 
 
+@lru_cache(maxsize=4096)  # records of one object mostly share a handful of producer timestamps
 def copy_timestamp(ms: int | None) -> str:
     """Kafka's epoch milliseconds as timestamptz text in UTC: the instant ``to_timestamp(ms / 1000.0)``
     gave, computed from integers (no float, no time zone of the session)."""
