@@ -36,17 +36,18 @@ class _LocalManifest(ProjectConfig):
 
 
 def _models_after_the_build(group: DbtTaskGroup) -> None:
-    """Start the model tasks once the producer's ``dbt build`` has ended, however it ended.
+    """Start the model tasks once the producer's ``dbt build`` has succeeded or skipped its retry.
 
     Cosmos starts them beside the producer, each waiting for its model's status in the triggerer. Started
     after it, each finds its status at once: one short task per model instead of two task starts and a
-    deferral, and a run that ``dag.test()`` (one task at a time) can finish. On a retry the producer skips
-    itself and each model task that failed runs its model alone.
+    deferral, and a run that ``dag.test()`` (one task at a time) can finish. A failed build's retry skips
+    itself, and each model task that failed then runs its model alone. When a stage before the build
+    failed, the build never ran and neither do they.
     """
     producer = group.children[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
     for task in group.get_roots():
         if task is not producer:
-            task.trigger_rule = TriggerRule.ALL_DONE
+            task.trigger_rule = TriggerRule.NONE_FAILED
             producer >> task
 
 

@@ -115,13 +115,14 @@ def test_stages_in_order(dag):
     assert "dbt.dim_product_search.run" in dag.task_dict["dbt.dim_product.test"].downstream_task_ids
 
 
-def test_model_tasks_start_once_the_build_has_ended_however_it_ended(dag):
-    """So that each finds its model's outcome at once, and a failed build's models run alone."""
+def test_model_tasks_start_once_the_build_has_succeeded_or_skipped_its_retry(dag):
+    """So that each finds its model's outcome at once, a failed build's models run alone, and nothing
+    runs when a stage before the build failed."""
     producer = dag.task_dict[PRODUCER]
     staging_runs = {f"dbt.{m}.run" for m in MODELS if m.startswith("stg_")}
     assert staging_runs <= producer.downstream_task_ids
     for task_id in staging_runs:
-        assert dag.task_dict[task_id].trigger_rule == "all_done"
+        assert dag.task_dict[task_id].trigger_rule == "none_failed"
     for task_id in {t for t in dag.task_ids if t.startswith("dbt.")} - {PRODUCER}:
         assert PRODUCER in dag.task_dict[task_id].get_flat_relative_ids(upstream=True), task_id
 

@@ -181,6 +181,20 @@ def test_a_model_that_fails_in_the_build_is_retried_alone(dag, corner):
     assert mart_mismatches(corner.query, generator) == []
 
 
+def test_when_the_load_fails_no_dbt_task_runs(corner, monkeypatch):
+    """The model tasks start after the build even when it was skipped; never when it could not run."""
+    monkeypatch.setenv("PRODUCT_CDC_RETRIES", "0")
+    ensure_airflow_db(corner.stack)
+    dag = load_dag()
+    corner.produce([m for batch in corner.generator(products=10, events=300).batches() for m in batch])
+    corner.execute("create schema bronze; create view bronze.load_ledger as select 1 as unusable")
+
+    run = run_dag(dag)
+
+    assert run.task_states["load_bronze"] == "failed"
+    assert {s for t, s in run.task_states.items() if t.startswith("dbt.")} == {"upstream_failed"}
+
+
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
     generator = corner.generator(products=25, events=3000, restart_every=700)
     batches = generator.batches()
