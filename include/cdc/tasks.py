@@ -142,6 +142,11 @@ def load_bronze(params: dict) -> dict:
             connect=target.connect,
             connections=settings.load_connections,
         )
+    except bronze.TooManyQuarantined as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # No retry: it would find everything loaded, quarantine nothing and pass, and nobody would know.
+        raise AirflowFailException(str(exc)) from None
     finally:
         conn.close()
     return summary.to_xcom()

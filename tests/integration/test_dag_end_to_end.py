@@ -12,6 +12,7 @@ import json
 import pytest
 
 from devstack.dag_runner import run_dag
+from devstack.debezium_encoding import Message
 from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract
@@ -193,6 +194,20 @@ def test_when_the_load_fails_no_dbt_task_runs(corner, monkeypatch):
 
     assert run.task_states["load_bronze"] == "failed"
     assert {s for t, s in run.task_states.items() if t.startswith("dbt.")} == {"upstream_failed"}
+
+
+def test_more_quarantined_records_than_the_limit_fail_the_run_without_a_retry(dag, corner, monkeypatch):
+    """A retry would find every object loaded and nothing quarantined, and pass."""
+    monkeypatch.setenv("PRODUCT_CDC_MAX_QUARANTINED_PER_RUN", "0")
+    dag = load_dag()
+    messages = [m for batch in corner.generator(products=10, events=300).batches() for m in batch]
+    corner.produce([*messages, Message(corner.topic, 0, b'{"ID": 1}', b"not a change event", [], 1)])
+
+    run = run_dag(dag)
+
+    assert run.task_states["load_bronze"] == "failed"
+    assert run.task_tries["load_bronze"] == 1
+    assert corner.scalar("select count(*) from bronze.quarantine") == 1
 
 
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
