@@ -1,6 +1,8 @@
-# Astro Runtime 3.3 (Airflow 3.3). The runtime image's ONBUILD steps install packages.txt and
-# requirements.txt and copy the project; the steps below run after them.
-FROM astrocrpr.io/astronomer/astro-runtime:3.3-2
+# Astro Runtime 3.3-2 (Airflow 3.3), named as Astronomer publishes the images for Airflow 3:
+# astrocrpublic.azurecr.io/runtime:<Airflow major.minor>-<release> (tests/unit/test_astro_project.py).
+# The runtime image's ONBUILD steps install packages.txt and requirements.txt and copy the project;
+# the steps below run after them.
+FROM astrocrpublic.azurecr.io/runtime:3.3-2
 
 # MALLOC_ARENA_MAX: fewer glibc malloc arenas keep the drain's and the bronze load's threads from
 # holding freed batch buffers (peak memory of a million-event load: README, Benchmark).

@@ -22,7 +22,8 @@ from include.cdc.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
-DBT = str(Path(sys.executable).with_name("dbt"))  # dbt installed beside Airflow
+_BESIDE_AIRFLOW = Path(sys.executable).with_name("dbt")
+DBT = str(_BESIDE_AIRFLOW) if _BESIDE_AIRFLOW.exists() else "dbt"  # dbt installed with Airflow, or on PATH
 
 
 class _LocalManifest(ProjectConfig):
