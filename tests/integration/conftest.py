@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -93,6 +94,17 @@ class Corner:
         for topic in self.topics:
             ensure_topic(self.stack.kafka.bootstrap, topic, partitions)
         return produce(self.stack.kafka.bootstrap, messages, transaction_size)
+
+    def produce_until(self, batches: Iterator[list[Message]], count: int) -> list[Message]:
+        """Produce whole batches until at least ``count`` messages went out; the generator's state then
+        is the source's state at that point. The rest of ``batches`` is left for later."""
+        sent: list[Message] = []
+        for batch in batches:
+            sent += batch
+            if len(sent) >= count:
+                break
+        self.produce(sent)
+        return sent
 
     def raw_keys(self) -> list[str]:
         """Keys of this test's landed objects."""

@@ -172,12 +172,7 @@ def test_random_kills_during_the_drain_then_any_reruns(corner, monkeypatch, seed
 def test_crash_during_dbt_or_checks_then_rerun(dag, corner, relation, query_fragment):
     generator = corner.generator(products=20, events=2500, restart_every=800)
     batches = generator.batches()
-    first = []
-    for batch in batches:
-        first += batch
-        if len(first) >= 1200:
-            break
-    corner.produce(first)
+    corner.produce_until(batches, 1200)
     assert run_dag(dag).succeeded
     corner.produce([m for batch in batches for m in batch])
 

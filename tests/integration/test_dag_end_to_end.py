@@ -33,18 +33,6 @@ def dag(stack, corner, monkeypatch):
     return load_dag()
 
 
-def produce_until(corner, generator, batches, count: int) -> list:
-    """Produce whole batches until at least ``count`` messages went out; the generator's state then
-    is the source's state at that point."""
-    sent = []
-    for batch in batches:
-        sent += batch
-        if len(sent) >= count:
-            break
-    corner.produce(sent)
-    return sent
-
-
 def snapshot(corner, relation: str, key: str) -> dict:
     return {row[key]: row for row in corner.query(f"select * from {relation}")}
 
@@ -68,7 +56,7 @@ def keys_in(messages, seen_before: set[int]) -> dict[str, set]:
 def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag, corner, capfd):
     generator = corner.generator(products=40, events=6000, restart_every=2000, pk_change_share=0.004)
     batches = generator.batches()
-    first = produce_until(corner, generator, batches, 4000)
+    first = corner.produce_until(batches, 4000)
 
     run = run_dag(dag)
     assert run.succeeded, run.failed_tasks()
@@ -162,7 +150,7 @@ create trigger fail_first_write before insert or update or delete on marts.dim_p
 def test_a_model_that_fails_in_the_build_is_retried_alone(dag, corner):
     generator = corner.generator(products=20, events=1500)
     batches = generator.batches()
-    produce_until(corner, generator, batches, 700)
+    corner.produce_until(batches, 700)
     first = run_dag(dag)
     assert first.succeeded, first.failed_tasks()
     corner.execute(FAIL_FIRST_WRITE)
@@ -213,7 +201,7 @@ def test_more_quarantined_records_than_the_limit_fail_the_run_without_a_retry(da
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
     generator = corner.generator(products=25, events=3000, restart_every=700)
     batches = generator.batches()
-    produce_until(corner, generator, batches, 1500)
+    corner.produce_until(batches, 1500)
     assert run_dag(dag).succeeded
     corner.produce([m for batch in batches for m in batch])
     assert run_dag(dag).succeeded

@@ -48,20 +48,18 @@ def task_log(stack, run_id: str, task_id: str) -> str:
 def test_first_nothing_new_a_little_new_and_full_refresh_runs_succeed(stack, corner, airflow):
     generator = corner.generator(products=20, events=1500, restart_every=600)
     batches = generator.batches()
-    first = []
-    for batch in batches:
-        first += batch
-        if len(first) >= 1000:
-            break
-    corner.produce(first)
+    corner.produce_until(batches, 1000)
     airflow.wait_for_dag(DAG_ID)
 
     runs = []
-    for label, conf in (("first", {}), ("nothing-new", {}), ("a-little-new", {}), ("full-refresh", {})):
+    for label, conf in (
+        ("first", {}),
+        ("nothing-new", {}),
+        ("a-little-new", {}),
+        ("full-refresh", {"full_refresh": True}),
+    ):
         if label == "a-little-new":
             corner.produce([m for batch in batches for m in batch])
-        if label == "full-refresh":
-            conf = {"full_refresh": True}
         run_id = f"{label}-{uuid.uuid4().hex[:6]}"
         airflow.trigger(DAG_ID, run_id, conf)
         assert airflow.wait_for_run(DAG_ID, run_id, timeout=900) == "success", label
