@@ -44,6 +44,7 @@ def record_run_metrics(settings: Settings) -> SQLExecuteQueryOperator:
     failed (not when they never ran because the marts were not built)."""
     return SQLExecuteQueryOperator(
         task_id="record_run_metrics",
+        task_display_name="Record run metrics",
         conn_id=settings.warehouse_conn_id,
         sql="monitoring/record_run_metrics.sql",
         parameters={"run_id": "{{ run_id }}"},

@@ -56,6 +56,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
     watcher = settings.dbt_mode == "watcher"
     group = DbtTaskGroup(
         group_id="dbt",
+        group_display_name="dbt models and tests",
         project_config=_LocalManifest(
             MANIFEST, dbt_project_path=DBT_PROJECT, project_name="cord_warehouse", install_dbt_deps=False
         ),

@@ -43,6 +43,7 @@ def check_connector() -> str:
 def drain_kafka(params: dict) -> dict:
     """Land every topic's new records in the bucket; hand over object keys, counts and next offsets."""
     if params["full_refresh"]:
+        log.info("skipped: %s", FULL_REFRESH_SKIP)  # the skip's own message shows only in "Post Execute"
         raise AirflowSkipException(FULL_REFRESH_SKIP)
     from include.cdc import clients, drain
 

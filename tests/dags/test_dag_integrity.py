@@ -127,6 +127,30 @@ def test_model_tasks_start_once_the_build_has_succeeded_or_skipped_its_retry(dag
         assert PRODUCER in dag.task_dict[task_id].get_flat_relative_ids(upstream=True), task_id
 
 
+def _task_ids(node) -> set[str]:
+    return {t.task_id for t in node.iter_tasks()} if hasattr(node, "iter_tasks") else {node.task_id}
+
+
+def test_the_graph_names_the_stages_as_the_docs_tab_describes_a_run(dag):
+    """Each stage of the graph (a task or a group) is labelled as the Docs tab names it, beside its id,
+    and the Docs tab names them in the order they run."""
+    nodes = dag.task_group.topological_sort()
+    docs = " ".join(dag.doc_md.split())  # as rendered: line breaks are spaces
+    mentioned_at = {node.node_id: docs.find(f"{node.label} (`{node.node_id}`") for node in nodes}
+    assert -1 not in mentioned_at.values(), mentioned_at
+    assert {node.label for node in nodes}.isdisjoint(mentioned_at), "a stage shows only its id"
+    for before, after in itertools.permutations(nodes, 2):
+        downstream = set().union(
+            *(dag.task_dict[t].get_flat_relative_ids(upstream=False) for t in _task_ids(before))
+        )
+        if _task_ids(after) & downstream:
+            assert mentioned_at[before.node_id] < mentioned_at[after.node_id], (before.label, after.label)
+
+
+def test_the_sql_checks_are_one_group_and_keep_their_task_ids(dag):
+    assert _task_ids(dag.task_group_dict["checks"]) == CHECKS
+
+
 def test_run_metrics_are_recorded_even_when_a_check_fails(dag):
     task = dag.task_dict["record_run_metrics"]
     assert task.upstream_task_ids == CHECKS
