@@ -15,10 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "up", help="start PostgreSQL, Kafka, S3, the Kafka Connect stand-in and the SMTP sink"
     )
-    commands.add_parser("down", help="stop every service (data stays for the next 'up')")
+    commands.add_parser("down", help="stop Airflow and every service (data stays for the next 'up')")
     commands.add_parser("reset", help="stop every service and delete all stack data")
     commands.add_parser("env", help="print the Airflow environment (connections included) as shell exports")
-    commands.add_parser("airflow", help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C")
+    airflow = commands.add_parser(
+        "airflow", help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C"
+    )
+    airflow.add_argument(
+        "--scheduled-runs",
+        action="store_true",
+        help="let the scheduler start the 6-hourly runs (off by default: only the runs you trigger)",
+    )
     state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
     state.add_argument("state")
     state.add_argument("--delay-seconds", type=float, default=0.0)
@@ -55,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             from devstack.demo import prepare_airflow
 
             prepare_airflow(stack)
-            serve(stack)
+            serve(stack, args.scheduled_runs)
         elif args.command == "connector-state":
             stack.connect.set_state(args.state, args.delay_seconds)
         elif args.command == "feed":

@@ -9,24 +9,35 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
 
 import requests
 
-from devstack.services import HOST, Process, Stack, StackError, _claim_ports, wait_until
+from devstack.services import HOST, Stack, StackError, _claim_ports, log_tail, stop_processes, wait_until
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "28080"))
+# Four Airflow processes and their first DAG parses on a busy 2-core machine can take minutes: the wait
+# ends early when a process exits, so a generous limit costs nothing when something is wrong.
+READY_TIMEOUT = float(os.environ.get("CORD_STACK_AIRFLOW_READY_SECONDS", "600"))
+HEALTH_REPORTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
 class AirflowServices:
-    def __init__(self, stack: Stack, extra_env: dict[str, str] | None = None, port: int = API_PORT) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        extra_env: dict[str, str] | None = None,
+        port: int = API_PORT,
+        scheduled_runs: bool = False,
+    ) -> None:
         self.stack = stack
         self.port = port
         self.extra_env = extra_env or {}
-        self.processes = {name: Process(f"airflow-{name}", stack.dir) for name in COMPONENTS}
+        self.scheduled_runs = scheduled_runs
+        self.processes = stack.airflow
 
     @property
     def url(self) -> str:
@@ -49,29 +60,61 @@ class AirflowServices:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            # Off unless asked for: unpaused at creation, the DAG would start the latest 6-hour interval's
+            # run at once and hold its only run slot, so a run triggered from the UI would wait behind it.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),
             **self.extra_env,
         }
 
     def start(self) -> None:
+        """Start the four processes and wait until each reports healthy; on any failure (Ctrl-C included),
+        stop what was started."""
         _claim_ports("the Airflow API server", [self.port], "CORD_STACK_AIRFLOW_PORT")
         settled = fail_leftover_runs()
         if settled:
             print(f"marked {settled} run(s) left unfinished by a killed dag.test() as failed")
         env = self.environment()
         airflow = str(Path(sys.executable).with_name("airflow"))
-        for name, process in self.processes.items():
-            args = [airflow, name] + (
-                ["--port", str(self.port), "--host", HOST] if name == "api-server" else []
-            )
-            process.start(args, env=env)
-        wait_until(self._api_answers, "the Airflow API server", 90, self.processes["api-server"].log)
+        try:
+            for name, process in self.processes.items():
+                args = [airflow, name] + (
+                    ["--port", str(self.port), "--host", HOST] if name == "api-server" else []
+                )
+                process.start(args, env=env)
+            self._wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
 
-    def _api_answers(self) -> bool:
-        return requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).status_code == 200
+    def _wait_until_healthy(self, progress_every: float = 15) -> None:
+        started = time.monotonic()
+        reported = 0.0
+        while waiting := self._not_yet_healthy():
+            exited = [name for name, process in self.processes.items() if process.pid() is None]
+            if exited:
+                tail = log_tail(self.processes[exited[0]].log)
+                raise StackError(f"Airflow's {', '.join(exited)} exited while starting{tail}")
+            elapsed = time.monotonic() - started
+            if elapsed > READY_TIMEOUT:
+                raise StackError(
+                    f"Airflow's {', '.join(waiting)} not healthy after {READY_TIMEOUT:g} s "
+                    f"(CORD_STACK_AIRFLOW_READY_SECONDS); logs in {self.stack.dir / 'logs'}"
+                )
+            if elapsed - reported >= progress_every:
+                print(f"  waiting for Airflow's {', '.join(waiting)} ({elapsed:.0f} s)", flush=True)
+                reported = elapsed
+            time.sleep(0.5)
+
+    def _not_yet_healthy(self) -> list[str]:
+        """What the API's health endpoint does not report healthy yet (all of it while it does not answer)."""
+        try:
+            report = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+        except (requests.RequestException, ValueError):
+            return ["api-server", *HEALTH_REPORTS[1:]]
+        return [name for name in HEALTH_REPORTS if (report.get(name) or {}).get("status") != "healthy"]
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.stop()
+        stop_processes(list(self.processes.values()))
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         """Wait until the DAG processor has serialized the DAG, then unpause it."""
@@ -125,16 +168,21 @@ def fail_leftover_runs() -> int:
     return len(unfinished)
 
 
-def serve(stack: Stack) -> None:
-    """Run Airflow in the foreground until interrupted (``python -m devstack airflow``)."""
-    services = AirflowServices(stack)
-    services.start()
-    print(f"Airflow is up at {services.url} (logs in {stack.dir / 'logs'}); Ctrl-C stops it")
+def serve(stack: Stack, scheduled_runs: bool = False) -> None:
+    """Run Airflow in the foreground until Ctrl-C or SIGTERM (``python -m devstack airflow``)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: stop what was started
+    services = AirflowServices(stack, scheduled_runs=scheduled_runs)
     try:
+        services.start()
+        schedule = "runs every 6 hours" if scheduled_runs else "scheduled runs off: only the runs you trigger"
+        print(f"Airflow is up at {services.url}", flush=True)
+        print(f"  {schedule}; logs in {stack.dir / 'logs'}; Ctrl-C stops it", flush=True)
         while all(p.pid() is not None for p in services.processes.values()):
             time.sleep(1)
         print("an Airflow component exited; see its log", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
+        print("stopping Airflow")
         services.stop()

@@ -9,6 +9,7 @@ waited for until it answers. Credentials are generated on the first start, kept 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -31,6 +32,7 @@ WAREHOUSE_DB, WAREHOUSE_ROLE = "cord", "cord_etl"
 AIRFLOW_DB, AIRFLOW_ROLE = "airflow", "airflow"
 BUCKET = "cord-raw"
 CONNECTOR = "sqlserver-product-v2"
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 KAFKA_GROUP = "product-cdc-sync"
 
 
@@ -136,10 +138,14 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float, log: Path |
         except Exception:  # noqa: S110 (not ready yet: any failure means "try again")
             pass
         time.sleep(0.2)
-    tail = ""
-    if log and log.exists():
-        tail = "\n  last lines of " + str(log) + ":\n    " + "\n    ".join(log.read_text().splitlines()[-15:])
-    raise StackError(f"{what} did not become ready within {timeout:g} s{tail}")
+    raise StackError(f"{what} did not become ready within {timeout:g} s{log_tail(log)}")
+
+
+def log_tail(log: Path | None, lines: int = 15) -> str:
+    if not log or not log.exists():
+        return ""
+    last = log.read_text(errors="replace").splitlines()[-lines:]
+    return f"\n  last lines of {log}:\n    " + "\n    ".join(last)
 
 
 class Process:
@@ -182,18 +188,41 @@ class Process:
         self.pid_file.write_text(str(process.pid))
 
     def stop(self, timeout: float = 10) -> bool:
-        pid = self.pid()
+        return bool(stop_processes([self], timeout))
+
+
+def stop_processes(processes: list[Process], timeout: float = 10) -> list[str]:
+    """Stop the processes together, each with every process it started, and name those that were running.
+
+    Descendants are listed before anything is signalled: a child that left the process group (a task's
+    own session, a dbt subprocess) is reparented once its parent exits and could not be found then.
+    Each gets SIGTERM, and SIGKILL when it is still there after ``timeout``.
+    """
+    import psutil
+
+    running, family = [], []
+    for process in processes:
+        pid = process.pid()
+        process.pid_file.unlink(missing_ok=True)
         if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.1)
-        if self.pid() is not None:
-            os.killpg(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+            continue
+        running.append(process.name)
+        try:
+            leader = psutil.Process(pid)
+            family += [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=timeout)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    return running
 
 
 def _claim_ports(name: str, ports: list[int], variable: str) -> None:
@@ -356,12 +385,15 @@ class Postgres:
     def stop(self) -> bool:
         if not (self.data / "postmaster.pid").exists():
             return False
-        subprocess.run(
+        stopped = subprocess.run(
             [_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
             capture_output=True,
+            text=True,
             check=False,
             **_as_pg_user(),
         )
+        if stopped.returncode != 0 and self.answers():
+            raise StackError(f"PostgreSQL did not stop: {stopped.stderr.strip()}")
         return True
 
 
@@ -605,6 +637,8 @@ class Stack:
         self.s3 = S3(self.ports, self.secrets, stack_dir)
         self.connect = ConnectStub(self.ports, stack_dir)
         self.smtp = SmtpSink(self.ports, self.secrets, stack_dir)
+        # Started by devstack.airflow_services; here so that `down` stops them too.
+        self.airflow = {name: Process(f"airflow-{name}", stack_dir) for name in AIRFLOW_COMPONENTS}
 
     def up(self) -> None:
         self.postgres.start()
@@ -615,6 +649,9 @@ class Stack:
         self.smtp.start()
 
     def down(self) -> None:
+        stopped = stop_processes(list(self.airflow.values()))  # before PostgreSQL, its metadata database
+        if stopped:
+            print(f"stopped {', '.join(stopped)}")
         for service in (self.smtp, self.connect, self.s3, self.kafka, self.postgres):
             service.stop()
 
