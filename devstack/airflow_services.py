@@ -170,7 +170,10 @@ def fail_leftover_runs() -> int:
 
 def serve(stack: Stack, scheduled_runs: bool = False) -> None:
     """Run Airflow in the foreground until Ctrl-C or SIGTERM (``python -m devstack airflow``)."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: stop what was started
+    # Ctrl-C and SIGTERM stop what was started, also when started from a shell that ignores SIGINT
+    # (a background job of a script, which Python would leave ignored).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     services = AirflowServices(stack, scheduled_runs=scheduled_runs)
     try:
         services.start()
