@@ -1,9 +1,10 @@
 """The Astro project's files, as `astro dev start` and `astro deploy` read them (no Docker here).
 
-``include/connect/sqlserver-product-v2.json`` is the Debezium connector the `astro dev start` stack
-registers, and ``devstack/compose/sqlserver_cdc_init.sql`` the source database it creates (rendered from
-the contract by ``devstack.sqlserver_init``). Neither can run on this machine, so these tests read the
-files and check them against the settings, the contract and the code that decodes what they produce.
+``docker-compose.override.yml`` runs the pipeline's real services beside Astro's Airflow containers,
+``airflow_settings.yaml`` points the DAG's connections at them, ``include/connect/sqlserver-product-v2.json``
+is the connector the stack registers, and ``devstack/compose/sqlserver_cdc_init.sql`` the source database it
+creates. None of it can run on this machine, so these tests read the files and check them against each
+other and against the code that consumes what the services produce.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
-from devstack.debezium_encoding import TableEncoder, lsn
+from devstack.debezium_encoding import CONNECTOR_VERSION, TableEncoder, lsn
 from devstack.sqlserver_init import OUTPUT as INIT_SQL
 from devstack.sqlserver_init import render, seed_rows
 from include.cdc.contract import SqlServerType, load_contract, table
@@ -24,11 +27,19 @@ from include.cdc.debezium import parse_change_event
 from include.cdc.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.override.yml"
+AIRFLOW_SETTINGS = REPO / "airflow_settings.yaml"
 CONNECTOR = REPO / "include" / "connect" / "sqlserver-product-v2.json"
+ENV_EXAMPLE = REPO / ".env.example"
+WAREHOUSE_ROLE_SQL = REPO / "include" / "sql" / "setup" / "warehouse_role.sql"
 DBT_PROJECT = REPO / "include" / "dbt" / "dbt_project.yml"
 
 # Astro Runtime images for Airflow 3: astrocrpublic.azurecr.io/runtime:<Airflow major.minor>-<release>
 RUNTIME_IMAGE = re.compile(r"astrocrpublic\.azurecr\.io/runtime:(?P<airflow>\d+\.\d+)-(?P<release>\d+)")
+# What `astro dev start` puts beside the override (astro-cli, airflow/include/airflow3/composeyml.go.tmpl):
+# these services, every one on this network only.
+ASTRO_SERVICES = {"postgres", "db-migration", "scheduler", "dag-processor", "api-server", "triggerer"}
+ASTRO_NETWORK = "airflow"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"  # the decoder reads JSON text
 # Connector values that staging's decimal decoding reads, by the dbt var debezium_decimal_handling
 # (include/dbt/macros/debezium_decode.sql).
@@ -46,8 +57,85 @@ def pinned_airflow() -> str:
 
 
 @cache
+def services() -> dict[str, dict]:
+    return yaml.safe_load(COMPOSE.read_text())["services"]
+
+
+@cache
+def connections() -> dict[str, dict]:
+    document = yaml.safe_load(AIRFLOW_SETTINGS.read_text())
+    return {c["conn_id"]: c for c in document["airflow"]["connections"]}
+
+
+@cache
 def connector() -> dict[str, str]:
     return json.loads(CONNECTOR.read_text())
+
+
+def env_example() -> dict[str, str]:
+    """The variables .env.example asks for, with the values it gives (the user's .env holds theirs)."""
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE))
+
+
+def env_file_names() -> set[str]:
+    return set(env_example())
+
+
+def shell_text(service: dict) -> str:
+    """Everything a service's container runs: entrypoint, command and healthcheck."""
+    parts = [
+        service.get("entrypoint", []),
+        service.get("command", []),
+        service.get("healthcheck", {}).get("test"),
+    ]
+    return " ".join(part if isinstance(part, str) else " ".join(part or []) for part in parts)
+
+
+def configured_text(service: dict) -> list[str]:
+    """The service's environment values and what it runs, where it names its ports and peers."""
+    return [str(value) for value in (service.get("environment") or {}).values()] + [shell_text(service)]
+
+
+def bind_mounts(service: dict) -> dict[str, Path]:
+    """Container path -> file of this repository, for the service's ./ volumes."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = REPO / source
+    return mounts
+
+
+def mounted_at(service: dict, path: Path) -> str:
+    (target,) = [target for target, source in bind_mounts(service).items() if source == path]
+    return target
+
+
+def host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    return host, int(port)
+
+
+def endpoints(connection: dict) -> list[tuple[str, int]]:
+    """Where a connection sends the DAG: (host, port) for each server it names."""
+    extra = connection.get("conn_extra") or {}
+    if "bootstrap.servers" in extra:
+        return [host_port(address) for address in extra["bootstrap.servers"].split(",")]
+    if "endpoint_url" in extra:
+        url = urlsplit(extra["endpoint_url"])
+        return [(url.hostname, url.port)]
+    return [(connection["conn_host"], int(connection["conn_port"]))]
+
+
+def listening_ports(service: dict) -> set[int]:
+    """Ports the service's own configuration names (listeners, bind addresses, port variables)."""
+    ports = set()
+    for text in configured_text(service):
+        ports |= {int(port) for port in re.findall(r"(?:^|:)(\d{2,5})(?=$|[\s,/])", text)}
+    return ports
+
+
+# -- the image ----------------------------------------------------------------------------------
 
 
 def test_the_base_image_is_an_astro_runtime_image_as_the_registry_names_them():
@@ -57,6 +145,103 @@ def test_the_base_image_is_an_astro_runtime_image_as_the_registry_names_them():
 def test_the_base_image_runs_the_airflow_minor_version_the_project_is_developed_and_tested_on():
     major, minor, _ = pinned_airflow().split(".", 2)
     assert RUNTIME_IMAGE.fullmatch(base_image())["airflow"] == f"{major}.{minor}"
+
+
+# -- the compose stack and the connections ------------------------------------------------------
+
+
+def test_the_compose_override_and_the_airflow_settings_hold_services_and_the_dags_connections():
+    assert services()
+    settings = Settings()
+    conn_ids = {getattr(settings, name) for name in vars(settings) if name.endswith("_conn_id")}
+    assert set(connections()) == conn_ids
+
+
+def test_every_service_joins_astros_network_under_a_name_astro_does_not_use():
+    for name, service in services().items():
+        assert name not in ASTRO_SERVICES, f"{name} would replace Astro's own service"
+        assert service.get("networks") == [ASTRO_NETWORK], f"{name}: Airflow's containers cannot reach it"
+
+
+@pytest.mark.parametrize("conn_id", sorted(connections()))
+def test_each_connection_names_a_service_and_a_port_it_exposes(conn_id):
+    for host, port in endpoints(connections()[conn_id]):
+        assert host in services(), f"{conn_id}: no service {host!r} in {COMPOSE.name}"
+        exposed = {int(p) for p in services()[host].get("expose", [])}
+        assert port in exposed, f"{conn_id}: {host} exposes {sorted(exposed)}, not {port}"
+
+
+def test_every_exposed_port_is_one_the_service_is_configured_to_listen_on():
+    for name, service in services().items():
+        exposed = {int(p) for p in service.get("expose", [])}
+        assert exposed <= listening_ports(service), f"{name} exposes {sorted(exposed)}"
+
+
+def test_kafka_advertises_the_address_the_dag_and_connect_bootstrap_from():
+    bootstrap = connections()["cord_kafka"]["conn_extra"]["bootstrap.servers"]
+    advertised = services()["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert {f"//{address}" for address in bootstrap.split(",")} <= {
+        listener.partition(":")[2] for listener in advertised.split(",")
+    }
+    assert services()["connect"]["environment"]["BOOTSTRAP_SERVERS"] == bootstrap
+    assert connector()["schema.history.internal.kafka.bootstrap.servers"] == bootstrap
+
+
+def test_startup_waits_for_health_or_completion_where_the_peer_has_one():
+    for name, service in services().items():
+        for peer, spec in (service.get("depends_on") or {}).items():
+            condition = spec["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in services()[peer], f"{name} waits for {peer}'s health, it has none"
+            else:
+                assert condition == "service_completed_successfully", f"{name} -> {peer}: {condition}"
+                assert services()[peer]["restart"] == "no", f"{peer} runs once, it must not restart"
+
+
+def test_every_service_waits_for_the_services_it_talks_to():
+    for name, service in services().items():
+        peers = {
+            host
+            for text in configured_text(service)
+            for host in re.findall(r"([a-z][\w-]*)[:,]\d+", text)
+            if host in services() and host != name
+        }
+        assert peers <= set(service.get("depends_on") or {}), f"{name} talks to {sorted(peers)}"
+
+
+def test_bind_mounts_name_files_of_this_repository_and_named_volumes_are_declared():
+    declared = set(yaml.safe_load(COMPOSE.read_text())["volumes"])
+    for name, service in services().items():
+        for path in bind_mounts(service).values():
+            assert path.is_file(), f"{name} mounts {path}, which does not exist"
+        named = {v.split(":")[0] for v in service.get("volumes", []) if not v.startswith("./")}
+        assert named <= declared, f"{name} uses undeclared volumes {sorted(named - declared)}"
+
+
+def test_no_password_is_committed_in_the_stack_or_the_connections():
+    example = env_file_names()
+    for name, service in services().items():
+        for key, value in (service.get("environment") or {}).items():
+            assert not re.search(r"PASSWORD|SECRET", key), f"{name}: {key}={value!r} belongs in .env"
+        from_env_file = set(re.findall(r"\$\$\{?([A-Z][A-Z0-9_]*)", shell_text(service)))
+        from_env_file -= set(service.get("environment") or {})
+        assert from_env_file <= example, (
+            f"{name} reads {sorted(from_env_file - example)}, not in .env.example"
+        )
+        if from_env_file:
+            assert service.get("env_file") == ".env", f"{name} reads {sorted(from_env_file)} but not .env"
+    assert all(not c.get("conn_password") for c in connections().values())
+    assert not any(env_example().values()), ".env.example names the variables; their values go in .env"
+
+
+# -- the connector ------------------------------------------------------------------------------
+
+
+def test_connect_runs_the_debezium_minor_version_the_generated_events_imitate():
+    images = {services()[name]["image"] for name in ("connect", "register-connector")}
+    (image,) = images
+    version = image.rpartition(":")[2]
+    assert version.split(".")[:2] == CONNECTOR_VERSION.split(".")[:2]
 
 
 def test_the_connector_is_the_one_the_dag_checks_and_writes_the_topics_it_drains():
@@ -70,6 +255,19 @@ def test_the_connector_is_the_one_the_dag_checks_and_writes_the_topics_it_drains
     for entry in included:
         topic = f"{config['topic.prefix']}.{config['database.names']}.{entry}"
         assert topic == settings.topic(table(entry.partition(".")[2]))
+
+
+def test_the_connector_reads_the_stack_s_sql_server_with_a_password_connect_resolves_from_env():
+    config, connect = connector(), services()["connect"]["environment"]
+    host, port = config["database.hostname"], int(config["database.port"])
+    assert port in {int(p) for p in services()[host]["expose"]}
+    (variable,) = re.fullmatch(r"\$\{env:([A-Z][A-Z0-9_]*)\}", config["database.password"]).groups()
+    assert variable in env_file_names()
+    assert services()["connect"]["env_file"] == ".env"
+    assert connect["CONNECT_CONFIG_PROVIDERS"] == "env"
+    assert connect["CONNECT_CONFIG_PROVIDERS_ENV_CLASS"].endswith(".EnvVarConfigProvider")
+    allowed = connect["CONNECT_CONFIG_PROVIDERS_ENV_PARAM_ALLOWLIST_PATTERN"].replace("$$", "$")
+    assert re.fullmatch(allowed, variable)
 
 
 def test_the_connector_encodes_as_the_decoder_and_staging_read():
@@ -115,6 +313,18 @@ def test_the_seed_rows_encoded_as_the_connector_is_configured_pass_the_loaders_c
             parse_change_event(message.key.decode(), message.value.decode(), source_table)
 
 
+def test_the_stack_registers_that_connector_at_connect_once_the_source_database_is_ready():
+    register = services()["register-connector"]
+    target = mounted_at(register, CONNECTOR)
+    name, (host, port) = Settings().connector_name, endpoints(connections()["cord_kafka_connect"])[0]
+    assert f"--data @{target} http://{host}:{port}/connectors/{name}/config" in shell_text(register)
+    assert "-X PUT" in shell_text(register)
+    assert register["depends_on"]["sqlserver-init"]["condition"] == "service_completed_successfully"
+
+
+# -- the source database --------------------------------------------------------------------------
+
+
 def test_the_committed_sqlserver_init_script_is_what_the_contract_gives():
     assert INIT_SQL.read_text(encoding="utf-8") == render(), "run: python -m devstack.sqlserver_init"
 
@@ -139,3 +349,34 @@ def test_the_init_script_creates_every_contract_column_with_its_type_and_enables
             f"EXEC sys.sp_cdc_enable_table @source_schema = N'{t.schema}', @source_name = N'{t.table}',"
             in sql
         )
+
+
+def test_the_stack_runs_the_init_script_on_sql_server_with_its_agent():
+    init = services()["sqlserver-init"]
+    assert f"-i {mounted_at(init, INIT_SQL)}" in shell_text(init)
+    assert init["depends_on"]["sqlserver"]["condition"] == "service_healthy"
+    assert services()["sqlserver"]["environment"]["MSSQL_AGENT_ENABLED"] == "true"  # runs the capture jobs
+
+
+# -- MinIO and the warehouse ------------------------------------------------------------------------
+
+
+def test_minio_init_creates_the_landing_bucket():
+    command = shell_text(services()["minio-init"])
+    assert re.search(rf"\bmc mb (?:--\S+ )*local/{re.escape(Settings().bucket)}(?:\s|$)", command)
+    assert f"mc alias set local {connections()['cord_minio']['conn_extra']['endpoint_url']} " in command
+
+
+def test_the_warehouse_creates_the_dags_role_with_warehouse_role_sql_from_the_services_settings():
+    warehouse, connection = services()["warehouse"], connections()["cord_warehouse"]
+    environment = warehouse["environment"]
+    assert environment["POSTGRES_DB"] == connection["conn_schema"]
+    assert environment["WAREHOUSE_ROLE"] == connection["conn_login"]
+    (init_script,) = [
+        s for t, s in bind_mounts(warehouse).items() if t.startswith("/docker-entrypoint-initdb.d/")
+    ]
+    script = init_script.read_text()
+    assert f"\\i {mounted_at(warehouse, WAREHOUSE_ROLE_SQL)}\n" in script
+    getenv = dict(re.findall(r"^\\getenv (\w+) (\w+)$", script, re.MULTILINE))
+    assert set(re.findall(r":'(\w+)'", WAREHOUSE_ROLE_SQL.read_text())) == set(getenv)
+    assert set(getenv.values()) <= set(environment) | env_file_names()
