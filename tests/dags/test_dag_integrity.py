@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from include.cdc.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
+MARTS = REPO / "include" / "dbt" / "models" / "marts"
 STAGES = ["check_connector", "drain_kafka", "commit_offsets", "load_bronze"]
 MODELS = [
     "stg_product",
@@ -157,10 +160,25 @@ def test_run_metrics_are_recorded_even_when_a_check_fails(dag):
     assert task.trigger_rule == "all_done_min_one_success"
 
 
-def test_schedule_and_run_policy(dag):
-    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
-    assert dag.timetable.expression == "0 */6 * * *"
+def test_runs_every_six_hours_and_never_catches_up(dag):
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.trigger import CronTriggerTimetable
+
     assert dag.catchup is False
+    # The scheduler's side of the DAG's timetable, which computes the runs.
+    timetable = CronTriggerTimetable(dag.timetable.expression, timezone=dag.timetable.timezone)
+    restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
+    runs, interval = [], None
+    for _ in range(5):
+        info = timetable.next_dagrun_info(last_automated_data_interval=interval, restriction=restriction)
+        runs.append(info.run_after)
+        interval = info.data_interval
+    gaps = {(later - earlier).total_seconds() for earlier, later in itertools.pairwise(runs)}
+    assert gaps == {timedelta(hours=6).total_seconds()}
+    assert "every 6 hours" in dag.doc_md
+
+
+def test_run_policy(dag):
     assert dag.max_active_runs == 1
     assert {"cdc", "debezium", "dbt"} <= set(dag.tags)
     assert "check_connector" in dag.doc_md
@@ -184,19 +202,19 @@ def test_every_task_retries_with_backoff_and_emails_on_failure(dag):
         assert any(isinstance(c, SmtpNotifier) for c in callbacks), task.task_id
 
 
-def test_deadline_alert_emails_two_hours_after_queueing(dag):
+def test_deadline_alert_emails_once_the_run_is_late(dag):
     from airflow.sdk import DeadlineReference
 
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
-    assert alert.interval == timedelta(hours=2)
+    assert alert.interval == Settings().deadline
     assert alert.callback.path == "airflow.providers.smtp.notifications.smtp.SmtpNotifier"
-    assert alert.callback.kwargs["smtp_conn_id"] == "cord_smtp"
+    assert alert.callback.kwargs["smtp_conn_id"] == Settings().smtp_conn_id
 
 
 def test_mart_assets_are_published_last(dag):
     outlets = dag.task_dict["publish_marts"].outlets
-    assert {o.name for o in outlets} == {"marts.dim_product", "marts.dim_product_search"}
+    assert {o.name for o in outlets} == {f"marts.{model.stem}" for model in MARTS.glob("*.sql")}
     assert not dag.task_dict["publish_marts"].downstream_task_ids
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from devstack.demo import load_dag
 from include.cdc import health
+from include.cdc.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
 from include.cdc.settings import Settings
 from tests.integration.warehouse import dbt, ingest
 
@@ -95,8 +96,17 @@ def test_multilingual_coverage_below_the_threshold_fails(warehouse, checks):
 
 
 def test_health_check_passes_then_warns_then_fails(warehouse, capsys):
+    contract = Settings.from_env().contract
+    every_layer = (
+        [f"bronze.{t.bronze_table}" for t in contract]
+        + [f"staging.{t.staging_model}" for t in contract]
+        + [asset.name for asset in (DIM_PRODUCT, DIM_PRODUCT_SEARCH)]
+    )
     assert health.main([]) == 0
-    assert "PASS: 0 failed, 0 warnings, 10 passed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"PASS: 0 failed, 0 warnings, {len(every_layer)} passed" in out
+    for relation in every_layer:
+        assert f"PASS  {relation}" in out
 
     warehouse.execute("truncate marts.dim_product_search")
     assert health.main([]) == 0

@@ -220,5 +220,5 @@ def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
         rebuilt = {k: without(v, WRITTEN_AT) for k, v in snapshot(corner, relation, key).items()}
         assert rebuilt == incremental[relation], relation
     assert mart_mismatches(corner.query, generator) == []
-    for path in sorted((SQL_DIR / "analytics").glob("*.sql")):  # the runbook's queries run on the result
+    for path in sorted((SQL_DIR / "analytics").glob("*.sql")):  # the validation queries run on the result
         assert corner.query(path.read_text()), path.name

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from include.cdc.contract import ContractError, SqlServerType, load_contract
+from include.cdc.contract import STAGING_MODELS_DIR, ContractError, SqlServerType, load_contract
 from include.cdc.settings import Settings, SettingsError
 
 
@@ -15,9 +16,18 @@ def test_product_contract():
     assert product.schema == "dbo"
     assert product.bronze_table == "product_cdc"
     assert product.primary_key == ("product_id",)
-    assert len(product.columns) == 54
     assert product.key_columns[0].source_column == "ID"
     assert product.topic("cord", "ConcordDb") == "cord.ConcordDb.dbo.Product"
+
+
+def test_the_contract_holds_every_column_its_property_files_declare_in_their_order():
+    """Read apart from the parser: a column the parser skipped or invented would show here."""
+    for source in load_contract():
+        (model,) = yaml.safe_load((STAGING_MODELS_DIR / f"{source.staging_model}.yml").read_text())["models"]
+        metas = [column.get("meta", {}) for column in model["columns"]]
+        declared = [meta["source_column"] for meta in metas if "source_column" in meta]
+        assert [c.source_column for c in source.columns] == declared, source.table
+        assert set(source.primary_key) <= {c.name for c in source.columns}, source.table
 
 
 @pytest.mark.parametrize(

@@ -6,35 +6,46 @@ import subprocess
 import sys
 from pathlib import Path
 
-from include.cdc.faults import POINTS, crash_point
+import pytest
+
+from include.cdc.faults import POINTS
 
 CDC = Path(__file__).resolve().parents[2] / "include" / "cdc"
 
 
-def test_crash_points_do_nothing_by_default(monkeypatch):
-    monkeypatch.delenv("PRODUCT_CDC_CRASH_AT", raising=False)
-    for point in POINTS:
-        crash_point(point)
-
-
 def test_every_crash_point_is_placed_in_the_pipeline():
-    code = "".join(path.read_text() for path in CDC.glob("*.py") if path.name != "faults.py")
+    code = "".join(path.read_text() for path in CDC.rglob("*.py") if path.name != "faults.py")
     for point in POINTS:
         assert f'crash_point("{point}")' in code, point
 
 
-def test_a_named_point_kills_the_process_on_its_nth_pass():
+def run_crash_points(crash_at: str | None) -> subprocess.CompletedProcess:
+    """Pass every crash point twice in a fresh process, with PRODUCT_CDC_CRASH_AT set or not."""
     script = (
-        "from include.cdc.faults import crash_point\n"
-        "crash_point('bronze.object_loaded'); print('first pass survived', flush=True)\n"
-        "crash_point('bronze.object_loaded'); print('second pass survived', flush=True)\n"
+        "from include.cdc.faults import POINTS, crash_point\n"
+        "for n in (1, 2):\n"
+        "    for point in sorted(POINTS):\n"
+        "        crash_point(point); print(point, n, flush=True)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={"PRODUCT_CDC_CRASH_AT": "bronze.object_loaded:2", "PYTHONPATH": str(CDC.parents[1])},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    env = {"PYTHONPATH": str(CDC.parents[1])} | ({"PRODUCT_CDC_CRASH_AT": crash_at} if crash_at else {})
+    command = [sys.executable, "-c", script]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+def passes(points: list[str], n: int) -> list[str]:
+    return [f"{point} {n}" for point in points]
+
+
+@pytest.mark.parametrize("crash_at", [None, "", "no.such_point", "bronze.object_loaded:3"])
+def test_crash_points_do_nothing_unless_one_is_named_and_reached(crash_at):
+    result = run_crash_points(crash_at)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == passes(sorted(POINTS), 1) + passes(sorted(POINTS), 2)
+
+
+def test_a_named_point_kills_the_process_on_its_nth_pass():
+    result = run_crash_points("bronze.object_loaded:2")
     assert result.returncode == -9
-    assert result.stdout == "first pass survived\n"
+    points = sorted(POINTS)
+    before = points[: points.index("bronze.object_loaded")]
+    assert result.stdout.splitlines() == passes(points, 1) + passes(before, 2)

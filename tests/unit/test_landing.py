@@ -93,9 +93,12 @@ def test_batch_buffer_compresses_deterministically():
     assert gzip.decompress(body).count(b"\n") == 5
 
 
-def test_s3_clients_never_wait_forever():
-    from include.cdc.storage import CLIENT_CONFIG
+def test_the_pipelines_s3_client_gives_up_instead_of_waiting_forever():
+    """The client the tasks build (not only the module's constant) bounds every call's wait and retries."""
+    from include.cdc import clients
+    from include.cdc.settings import Settings
 
-    assert CLIENT_CONFIG.connect_timeout <= 10
-    assert CLIENT_CONFIG.read_timeout <= 120
-    assert CLIENT_CONFIG.retries["max_attempts"] >= 1
+    config = clients.object_store(Settings()).client.meta.config
+    assert 0 < config.connect_timeout <= 10
+    assert 0 < config.read_timeout <= 120
+    assert 1 < config.retries["total_max_attempts"] <= 6  # a few retries, not endless ones

@@ -1,6 +1,6 @@
 {#
   Decoding of Debezium SQL Server column values (JsonConverter, default settings), driven by the
-  sqlserver_type each contract column declares. See ../shared/reference/debezium-sqlserver-events.md:
+  sqlserver_type each contract column declares. See docs/debezium-encodings.md:
     decimal/numeric/money: base64 of the unscaled two's-complement integer, or a plain string
     datetime/datetime2(0-3): epoch ms; datetime2(4-6): epoch µs; datetime2(7): epoch ns
     date: days since 1970-01-01; datetimeoffset: ISO-8601 string; bit: true/false

@@ -1,4 +1,4 @@
--- Row counts of every layer, like the runbook's validation query. Runnable with psql:
+-- Row counts of every layer, like the runbook's validation (docs/manual-procedure.md). Runnable with psql:
 --   psql "postgresql://cord_etl@host:5432/cord" -f include/sql/analytics/layer_counts.sql
 select layer, what, row_count
 from (
