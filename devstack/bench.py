@@ -29,17 +29,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from devstack import dag_parse
+from devstack.stacks import stack_env
 from include.cdc.sqlfiles import statement
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_STACK = {
-    "CORD_STACK_DIR": str(REPO / ".stack-bench"),
-    "CORD_STACK_POSTGRES_PORT": "26532",
-    "CORD_STACK_KAFKA_PORT": "29292",
-    "CORD_STACK_S3_PORT": "28533",
-    "CORD_STACK_CONNECT_PORT": "28283",
-    "CORD_STACK_SMTP_PORT": "28225",
-}
 RUNBOOK_SAMPLE_ROWS = 20_000
 REFERENCES = "bench/references.sql"
 
@@ -309,7 +302,7 @@ def _produce(stack, generator, batches, envelopes_wanted: int | None) -> tuple[i
 
 def run(events: int, out: Path) -> Report:
     # Always a stack of its own: the benchmark resets it, so it must never be the demo's or the tests'.
-    os.environ.update(BENCH_STACK)
+    os.environ.update(stack_env("bench"))
     from devstack.feed import ensure_topic
     from devstack.generator import ChangeEventGenerator, GeneratorOptions
     from devstack.services import Stack

@@ -9,21 +9,11 @@ the DAG do not use its database.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from devstack.stacks import stack_env
 
-TEST_STACK = {
-    "CORD_STACK_DIR": str(REPO / ".stack-tests"),
-    "CORD_STACK_POSTGRES_PORT": "26432",
-    "CORD_STACK_KAFKA_PORT": "29192",
-    "CORD_STACK_S3_PORT": "28433",
-    "CORD_STACK_CONNECT_PORT": "28183",
-    "CORD_STACK_SMTP_PORT": "28125",
-    "CORD_STACK_AIRFLOW_PORT": "28180",
-}
-for name, value in TEST_STACK.items():
-    os.environ.setdefault(name, value)
+for name, value in stack_env("tests").items():
+    os.environ.setdefault(name, value)  # a variable already set (another checkout's ports) wins
 
 from devstack.services import Stack  # noqa: E402 (needs the variables above)
 

@@ -20,24 +20,19 @@ import requests
 
 from devstack.airflow_services import AirflowServices
 from devstack.demo import ensure_airflow_db
-from devstack.services import REPO, Ports, StackError, port_is_free
+from devstack.services import REPO, StackError, port_is_free
+from devstack.stacks import stack_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
-PRIVATE_PORTS = Ports(postgres=26442, kafka=29202, s3=28463, connect=28193, smtp=28135)
-PRIVATE_AIRFLOW_PORT = 28190
+LIFECYCLE_STACK = stack_env("lifecycle")
+AIRFLOW_PORT = int(LIFECYCLE_STACK["CORD_STACK_AIRFLOW_PORT"])
+SERVICE_PORTS = [int(v) for k, v in LIFECYCLE_STACK.items() if k.endswith("_PORT") and "AIRFLOW" not in k]
 
 
 @pytest.fixture
 def private_stack():
-    # Beside the test stack, not under pytest's temporary folder: PostgreSQL runs as a user of its own,
-    # and a pytest session started meanwhile closes that folder to other users.
-    env = {
-        **os.environ,
-        "CORD_STACK_DIR": str(Path(os.environ["CORD_STACK_DIR"]) / "private-stack"),
-        **{f"CORD_STACK_{name.upper()}_PORT": str(port) for name, port in vars(PRIVATE_PORTS).items()},
-        "CORD_STACK_AIRFLOW_PORT": str(PRIVATE_AIRFLOW_PORT),
-    }
+    env = {**os.environ, **LIFECYCLE_STACK}
     devstack("up", env=env)
     yield env
     devstack("down", env=env)
@@ -93,7 +88,7 @@ def test_ctrl_c_and_down_each_leave_no_airflow_process_and_no_port(private_stack
     env = private_stack
     serve, url = start_make_airflow(env)
     try:
-        assert url == f"http://127.0.0.1:{PRIVATE_AIRFLOW_PORT}"
+        assert url == f"http://127.0.0.1:{AIRFLOW_PORT}"
         health = requests.get(f"{url}/api/v2/monitor/health", timeout=10).json()
         assert {health[c]["status"] for c in ("metadatabase", "scheduler", "dag_processor", "triggerer")} == {
             "healthy"
@@ -104,7 +99,7 @@ def test_ctrl_c_and_down_each_leave_no_airflow_process_and_no_port(private_stack
         serve.send_signal(signal.SIGINT)  # Ctrl-C
         assert serve.wait(timeout=120) == 0
         assert still_running(processes) == []
-        assert port_is_free(PRIVATE_AIRFLOW_PORT)
+        assert port_is_free(AIRFLOW_PORT)
 
         # The port is free again, so a second start works; `down` stops it from another shell.
         serve, url = start_make_airflow(env)
@@ -115,8 +110,8 @@ def test_ctrl_c_and_down_each_leave_no_airflow_process_and_no_port(private_stack
         )
         serve.wait(timeout=120)
         assert still_running(processes) == []
-        assert port_is_free(PRIVATE_AIRFLOW_PORT)
-        assert all(port_is_free(port) for port in vars(PRIVATE_PORTS).values())
+        assert port_is_free(AIRFLOW_PORT)
+        assert all(port_is_free(port) for port in SERVICE_PORTS)
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)

@@ -1,0 +1,30 @@
+"""The stacks besides the demo's (``.stack/``, the default ports): the tests' and the benchmark's, each
+with its own directory and ports, so that a running demo, a test session and a benchmark never meet.
+
+Stdlib only: the variables must be set before ``devstack.services`` (which reads them on import) and
+Airflow (which reads its configuration on import) are imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+_PORTS = ("postgres", "kafka", "s3", "connect", "smtp", "airflow")
+STACKS = {
+    "tests": (".stack-tests", (26432, 29192, 28433, 28183, 28125, 28180)),
+    "bench": (".stack-bench", (26532, 29292, 28533, 28283, 28225, 28280)),
+    # A stack that tests/integration/test_local_airflow.py starts and stops whole (`devstack down`).
+    "lifecycle": (".stack-tests/lifecycle", (26442, 29202, 28463, 28193, 28135, 28190)),
+}
+
+
+def stack_env(name: str) -> dict[str, str]:
+    """The ``CORD_STACK_*`` variables that select the stack ``name``."""
+    folder, ports = STACKS[name]
+    env = {"CORD_STACK_DIR": str(REPO / folder)}
+    env.update(
+        {f"CORD_STACK_{service.upper()}_PORT": str(port) for service, port in zip(_PORTS, ports, strict=True)}
+    )
+    return env
