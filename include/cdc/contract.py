@@ -174,6 +174,17 @@ def load_contract(models_dir: Path = STAGING_MODELS_DIR) -> tuple[SourceTable, .
     return tuple(sorted(tables, key=lambda t: (any(c.references for c in t.columns), t.bronze_table)))
 
 
+@cache
+def bronze_freshness_hours(models_dir: Path = STAGING_MODELS_DIR) -> float:
+    """The bronze sources' ``error_after`` in hours: the age at which the newest bronze row fails a run."""
+    (source,) = yaml.safe_load((models_dir / "_bronze__sources.yml").read_text())["sources"]
+    limit = source["config"]["freshness"]["error_after"]
+    hours_per = {"minute": 1 / 60, "hour": 1, "day": 24}
+    if limit.get("period") not in hours_per:
+        raise ContractError(f"bronze source freshness: unknown period {limit.get('period')!r}")
+    return float(limit["count"]) * hours_per[limit["period"]]
+
+
 def table(name: str, tables: tuple[SourceTable, ...] | None = None) -> SourceTable:
     """The captured table ``dbo.<name>`` (e.g. ``Product``)."""
     for candidate in tables or load_contract():

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
-from include.cdc.contract import SourceTable, load_contract
+from include.cdc.contract import SourceTable, bronze_freshness_hours, load_contract
 
 ENV_PREFIX = "PRODUCT_CDC_"
 
@@ -62,7 +62,8 @@ class Settings:
     http_timeout_seconds: float = 10.0
 
     # Checks and alerts.
-    freshness_max_age_hours: float = 24.0
+    # By default the dbt bronze sources' freshness error_after: one definition for dbt and the SQL check.
+    freshness_max_age_hours: float = field(default_factory=bronze_freshness_hours)
     min_multilingual_share: float = 0.3  # share of active products named in UA, PL, EN and DE
     max_supplier_share: float = 0.5  # no supplier bucket above this share of active products ...
     dominant_suppliers: tuple[str, ...] = ()  # ... unless it is listed here
@@ -113,15 +114,14 @@ class Settings:
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is None or f.name == "contract":
                 continue
-            default = f.default
             try:
-                if isinstance(default, bool):
+                if f.type == "bool":
                     values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-                elif isinstance(default, int):
+                elif f.type == "int":
                     values[f.name] = int(raw)
-                elif isinstance(default, float):
+                elif f.type == "float":
                     values[f.name] = float(raw)
-                elif isinstance(default, tuple):
+                elif f.type.startswith("tuple"):
                     values[f.name] = tuple(part.strip() for part in raw.split(",") if part.strip())
                 else:
                     values[f.name] = raw.strip()

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from include.cdc.contract import STAGING_MODELS_DIR, ContractError, SqlServerType, load_contract
+from include.cdc.contract import (
+    STAGING_MODELS_DIR,
+    ContractError,
+    SqlServerType,
+    bronze_freshness_hours,
+    load_contract,
+)
 from include.cdc.settings import Settings, SettingsError
 
 
@@ -121,3 +127,12 @@ def test_names_that_become_sql_identifiers_are_validated(tmp_path: Path):
     )
     with pytest.raises(ContractError, match="is not a lower-case SQL identifier"):
         load_contract(tmp_path)
+
+
+def test_the_freshness_limit_is_the_dbt_sources_unless_overridden(tmp_path):
+    (tmp_path / "_bronze__sources.yml").write_text(
+        "sources: [{name: bronze, config: {freshness: {error_after: {count: 2, period: day}}}}]"
+    )
+    assert bronze_freshness_hours(tmp_path) == 48
+    assert Settings().freshness_max_age_hours == bronze_freshness_hours()
+    assert Settings.from_env({"PRODUCT_CDC_FRESHNESS_MAX_AGE_HOURS": "6"}).freshness_max_age_hours == 6
