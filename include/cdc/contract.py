@@ -49,6 +49,8 @@ class SqlServerType:
         if not match or match.group(1).lower() not in KNOWN_TYPES:
             raise ContractError(f"unsupported SQL Server type {text!r}")
         name, first, second = match.group(1).lower(), match.group(2), match.group(3)
+        if name in {"decimal", "numeric", "datetime2"} and first is not None and not first.isdigit():
+            raise ContractError(f"unsupported SQL Server type {text!r}: {name} takes a number")
         if name in {"decimal", "numeric"}:
             return cls(name, precision=int(first or 18), scale=int(second or 0))
         if name == "money":

@@ -14,6 +14,9 @@
     {%- endif -%}
     {%- set name = m.group(1) | lower -%}
     {%- set first, second = m.group(2), m.group(3) -%}
+    {%- if name in ('decimal', 'numeric', 'datetime2') and first is not none and not first.isdigit() -%}
+        {{ exceptions.raise_compiler_error("unsupported SQL Server type '" ~ type_text ~ "': " ~ name ~ " takes a number") }}
+    {%- endif -%}
     {%- if name in ('decimal', 'numeric') -%}
         {{ return({'name': name, 'precision': (first or 18) | int, 'scale': (second or 0) | int}) }}
     {%- elif name == 'money' -%}
