@@ -154,9 +154,8 @@ def warm_checks() -> None:
 
     dag = load_dag()
     env = dag.get_template_env()
-    for task in dag.tasks:
-        if task.task_id.startswith("check_") and task.task_id != "check_connector":
-            _CHECKS.append((env.from_string(task.sql).render(params=task.params), task.parameters))
+    for task in dag.task_group_dict["checks"].iter_tasks():
+        _CHECKS.append((env.from_string(task.sql).render(params=task.params), task.parameters))
 
 
 def stage_checks() -> int:
@@ -170,36 +169,52 @@ def stage_checks() -> int:
     return 0
 
 
+# Each stage: the step that warms the process up (not timed as work), and the stage itself.
+STAGES = {
+    "drain": (None, stage_drain),
+    "load": (None, stage_load),
+    "dbt": (warm_dbt, stage_dbt),
+    "checks": (warm_checks, stage_checks),
+}
+
+
+def measure_stage(name: str) -> dict[str, float]:
+    """Run one stage in this process (``python -m devstack.bench --stage NAME``): its work seconds, the
+    events it reported and the process's peak resident memory."""
+    from include.cdc import tasks  # noqa: F401 (the task modules' imports are start-up, not work)
+
+    warm, stage = STAGES[name]
+    if warm:
+        warm()
+    started = time.perf_counter()
+    events = stage()
+    work = time.perf_counter() - started
+    # Peak resident memory as the process saw it (VmHWM): rusage's maxrss of the parent would count the
+    # pages it shared with the (large) benchmark process between fork and exec.
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+    return {"work_seconds": work, "events": events, "peak_rss_mb": peak_kb / 1024}
+
+
+def in_fresh_process(option: list[str], env: dict[str, str]) -> tuple[float, dict]:
+    """Wall seconds of ``python -m devstack.bench <option>`` and the JSON it printed last."""
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack.bench", *option], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(option)} failed:\n{result.stderr[-3000:]}")
+    return seconds, json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def run_stage(name: str, env: dict[str, str]) -> tuple[float, float, float, int]:
     """(wall seconds, work seconds, peak resident MB, events it reported) of one stage in a fresh process.
 
-    Work excludes the process's start-up: imports, and a stage's ``warm_*`` step (dbt's own start-up and
-    parse, rendering the checks); the wall time includes everything."""
-    code = (
-        f"import sys, time\nimport include.cdc.tasks, devstack.demo, devstack.bench as bench\n"
-        f"getattr(bench, 'warm_{name}', lambda: None)()\n"
-        f"started = time.perf_counter()\nevents = bench.stage_{name}()\n"
-        f"work = time.perf_counter() - started\n"
-        f"peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]\n"
-        f"print(work, events, int(peak) / 1024, file=sys.stderr)"
-    )
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    stderr = process.communicate()[1]
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"stage {name} failed:\n{stderr[-3000:]}")
-    # Peak resident memory as the process saw it (VmHWM): rusage's maxrss would count the pages it
-    # shared with this (large) process between fork and exec.
-    work, events, peak_mb = stderr.strip().splitlines()[-1].split()
-    return seconds, float(work), float(peak_mb), int(events)
+    Work excludes the process's start-up: imports, and a stage's warm-up (dbt's own start-up and parse,
+    rendering the checks); the wall time includes everything."""
+    seconds, measured = in_fresh_process(["--stage", name], env)
+    return seconds, measured["work_seconds"], measured["peak_rss_mb"], measured["events"]
 
 
 # -- references ----------------------------------------------------------------------------------
@@ -379,18 +394,8 @@ def run(events: int, out: Path) -> Report:
     # the DAG's task group in Cosmos's watcher mode (the default) and in its local mode.
     report.dbt_group = {"cli_dbt_build_seconds": cli_dbt_build(env)}
     for mode in ("watcher", "local"):
-        code = "import devstack.bench as bench; print(bench.dbt_group_seconds())"
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=REPO,
-            env={**env, "PRODUCT_CDC_DBT_MODE": mode},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode:
-            raise RuntimeError(f"the dbt task group ({mode}) failed:\n{result.stderr[-3000:]}")
-        report.dbt_group[f"{mode}_seconds"] = float(result.stdout.strip().splitlines()[-1])
+        _, measured = in_fresh_process(["--dbt-group"], {**env, "PRODUCT_CDC_DBT_MODE": mode})
+        report.dbt_group[f"{mode}_seconds"] = measured["seconds"]
     for name, value in report.dbt_group.items():
         print(f"  {'dbt: ' + name:32} {value:8.1f} s")
 
@@ -485,8 +490,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path)
+    # What the benchmark runs in processes of their own, printing JSON:
+    parser.add_argument("--stage", choices=STAGES, help="measure one stage in this process")
+    parser.add_argument("--dbt-group", action="store_true", help="time the DAG's dbt task group")
     args = parser.parse_args()
-    run(args.events, args.out or REPO / "benchmarks" / "results" / f"bench-{args.events}.json")
+    if args.stage:
+        print(json.dumps(measure_stage(args.stage)))
+    elif args.dbt_group:
+        print(json.dumps({"seconds": dbt_group_seconds()}))
+    else:
+        run(args.events, args.out or REPO / "benchmarks" / "results" / f"bench-{args.events}.json")
     return 0
 
 
