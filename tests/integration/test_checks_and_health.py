@@ -29,10 +29,9 @@ def checks(warehouse):
     dag = load_dag()
     env = dag.get_template_env()
     found = {}
-    for task in dag.tasks:
-        if task.task_id.startswith("check_") and task.task_id != "check_connector":
-            sql = env.from_string(task.sql).render(params=task.params)  # the file's text, read at parse time
-            found[task.task_id.removeprefix("check_")] = (sql, task.parameters)
+    for task in dag.task_group_dict["checks"].iter_tasks():
+        sql = env.from_string(task.sql).render(params=task.params)  # the file's text, read at parse time
+        found[task.task_id.removeprefix("check_")] = (sql, task.parameters)
     return found
 
 
