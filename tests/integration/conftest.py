@@ -1,4 +1,5 @@
-"""The real local stack for integration tests, and an isolated corner of it for each test.
+"""The real local stack for integration tests, an isolated corner of it for each test, and a real
+Airflow on it.
 
 Each test gets its own warehouse database, topic prefix and consumer group, set through the same
 ``AIRFLOW_CONN_*`` and ``PRODUCT_CDC_*`` variables a deployment uses, so tests never see each
@@ -11,13 +12,16 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from devstack.airflow_services import AirflowServices
 from devstack.debezium_encoding import Message
+from devstack.demo import ensure_airflow_db
 from devstack.feed import ensure_topic, produce
 from devstack.generator import ChangeEventGenerator, GeneratorOptions
 from devstack.services import WAREHOUSE_ROLE, Stack
@@ -68,6 +72,11 @@ class Corner:
     @property
     def topics(self) -> list[str]:
         return [self.settings.topic(t) for t in load_contract()]
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point the pipeline at this corner (connections and ``PRODUCT_CDC_*``), for
+        processes started with the stack's own environment, such as a real Airflow's."""
+        return {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "PRODUCT_CDC_"))}
 
     def bronze_rows(self) -> int:
         """Rows in every bronze table together."""
@@ -129,8 +138,9 @@ class Corner:
         ]
 
 
-@pytest.fixture
-def corner(stack, monkeypatch):
+@contextmanager
+def new_corner(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Corner]:
+    """A corner of the stack, set in the environment through ``monkeypatch``, dropped on the way out."""
     name = uuid.uuid4().hex[:10]
     database = f"wh_{name}"
     stack.postgres.psql(
@@ -144,5 +154,26 @@ def corner(stack, monkeypatch):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
     monkeypatch.setenv("PRODUCT_CDC_TOPIC_PREFIX", f"t{name}")
     monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", "1000")
-    yield Corner(stack, database, f"t{name}", f"group-{name}")
-    stack.postgres.psql(f"drop database if exists {database} with (force);")
+    try:
+        yield Corner(stack, database, f"t{name}", f"group-{name}")
+    finally:
+        stack.postgres.psql(f"drop database if exists {database} with (force);")
+
+
+@pytest.fixture
+def corner(stack, monkeypatch):
+    with new_corner(stack, monkeypatch) as corner:
+        yield corner
+
+
+@contextmanager
+def real_airflow(stack: Stack, extra_env: dict[str, str]) -> Iterator[AirflowServices]:
+    """A real Airflow (API server, scheduler, DAG processor, triggerer) on the stack, with ``extra_env``
+    over the stack's environment. It starts no scheduled run: only the runs a test triggers."""
+    ensure_airflow_db(stack)
+    services = AirflowServices(stack, extra_env=extra_env)
+    services.start()  # stops what it started when it fails
+    try:
+        yield services
+    finally:
+        services.stop()

@@ -15,9 +15,7 @@ import uuid
 
 import pytest
 
-from devstack.airflow_services import AirflowServices
-from devstack.demo import ensure_airflow_db
-from tests.integration.conftest import leaked_secrets
+from tests.integration.conftest import leaked_secrets, real_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
@@ -45,22 +43,16 @@ def wait_for_mails(stack, run_id: str, count: int, timeout: float) -> list[email
 
 @pytest.fixture
 def airflow(stack, corner):
-    ensure_airflow_db(stack)
-    services = AirflowServices(
-        stack,
-        extra_env={
-            "PRODUCT_CDC_DEADLINE_MINUTES": "0.05",  # 3 seconds after the run is queued
-            "PRODUCT_CDC_RETRY_DELAY_SECONDS": "1",
-            "PRODUCT_CDC_HTTP_TIMEOUT_SECONDS": "20",
-            "PRODUCT_CDC_ALERT_RECIPIENTS": "oncall@cord.local,bi-team@cord.local",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the run the test triggers
-        },
-    )
-    services.start()
-    stack.connect.set_state("task-failed", delay_seconds=4)
-    yield services
-    stack.connect.set_state("running")
-    services.stop()
+    extra_env = {
+        "PRODUCT_CDC_DEADLINE_MINUTES": "0.05",  # 3 seconds after the run is queued
+        "PRODUCT_CDC_RETRY_DELAY_SECONDS": "1",
+        "PRODUCT_CDC_HTTP_TIMEOUT_SECONDS": "20",
+        "PRODUCT_CDC_ALERT_RECIPIENTS": "oncall@cord.local,bi-team@cord.local",
+    }
+    with real_airflow(stack, extra_env) as services:
+        stack.connect.set_state("task-failed", delay_seconds=4)
+        yield services
+        stack.connect.set_state("running")
 
 
 def test_deadline_and_failure_emails(stack, airflow):

@@ -9,14 +9,12 @@ and tests have a log of their own that names the model.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
-from devstack.airflow_services import AirflowServices
-from devstack.demo import ensure_airflow_db
 from devstack.verify import mart_mismatches, staging_mismatches
+from tests.integration.conftest import real_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
@@ -25,19 +23,8 @@ DAG_ID = "product_cdc_sync"
 
 @pytest.fixture
 def airflow(stack, corner):
-    ensure_airflow_db(stack)
-    corner_env = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "PRODUCT_CDC_"))}
-    services = AirflowServices(
-        stack,
-        extra_env={
-            **corner_env,
-            "PRODUCT_CDC_RETRY_DELAY_SECONDS": "1",
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the runs the test triggers
-        },
-    )
-    services.start()
-    yield services
-    services.stop()
+    with real_airflow(stack, {**corner.environment(), "PRODUCT_CDC_RETRY_DELAY_SECONDS": "1"}) as services:
+        yield services
 
 
 def task_log(stack, run_id: str, task_id: str) -> str:
