@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml
 
-.PHONY: install manifest demo test lint stack-up stack-down airflow health bench clean
+.PHONY: install manifest demo test lint stack-up stack-down airflow docs health bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ stack-down: $(INSTALLED)
 airflow: $(MANIFEST)
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack airflow
+
+# The dbt docs with the catalog of the local warehouse (build it first: make demo), on loopback until Ctrl-C.
+docs: $(MANIFEST)
+	$(BIN)/python -m devstack up
+	$(BIN)/python -m devstack docs
 
 # Throughput, memory and incremental cost on a stack of its own: make bench [EVENTS=1000000]
 EVENTS ?= 1000000

@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from devstack import docs as dbt_docs
 from devstack.services import Stack, StackError
 
 
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scheduled-runs",
         action="store_true",
         help="let the scheduler start the 6-hourly runs (off by default: only the runs you trigger)",
+    )
+    docs = commands.add_parser(
+        "docs", help="generate the dbt docs with the warehouse's catalog and serve them until Ctrl-C"
+    )
+    docs.add_argument(
+        "--port", type=int, default=dbt_docs.DOCS_PORT, help="default: %(default)s (CORD_STACK_DOCS_PORT)"
     )
     state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
     state.add_argument("state")
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
             prepare_airflow(stack)
             serve(stack, args.scheduled_runs)
+        elif args.command == "docs":
+            dbt_docs.serve(stack, args.port)
         elif args.command == "connector-state":
             stack.connect.set_state(args.state, args.delay_seconds)
         elif args.command == "feed":
