@@ -32,7 +32,14 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(MANIFEST)
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@test "$$(id -u)" = 0 || { echo "the browser tests need Debian's chromium: run 'sudo apt-get install chromium'" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: lint $(MANIFEST) $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 stack-up: $(INSTALLED)

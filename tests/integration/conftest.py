@@ -1,5 +1,5 @@
-"""The real local stack for integration tests, an isolated corner of it for each test, and a real
-Airflow on it.
+"""The real local stack for integration tests, an isolated corner of it for each test, a real Airflow
+on it, and a browser for the tests that use a UI.
 
 Each test gets its own warehouse database, topic prefix and consumer group, set through the same
 ``AIRFLOW_CONN_*`` and ``PRODUCT_CDC_*`` variables a deployment uses, so tests never see each
@@ -27,6 +27,7 @@ from devstack.generator import ChangeEventGenerator, GeneratorOptions
 from devstack.services import WAREHOUSE_ROLE, Stack
 from include.cdc.contract import load_contract, table
 from include.cdc.settings import Settings
+from tests.integration import browser
 
 
 @pytest.fixture(scope="session")
@@ -177,3 +178,29 @@ def real_airflow(stack: Stack, extra_env: dict[str, str]) -> Iterator[AirflowSer
         yield services
     finally:
         services.stop()
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser.chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def page(chromium, request):
+    """A browser page; when the test fails, what it showed last is saved as ``<test>--failed.png``."""
+    with browser.new_page(chromium) as page:
+        yield page
+        if request.node.stash.get(FAILED, False):
+            browser.screenshot(page, f"{request.node.name}--failed")
