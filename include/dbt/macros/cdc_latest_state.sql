@@ -3,7 +3,10 @@
 
   Columns come from the calling model's contract (its properties file: every column with
   meta.source_column; the primary key is config.unique_key), so a column added to the contract
-  appears here without editing SQL.
+  appears here without editing SQL. A dbt unit test compiles the model with the unit test itself as
+  `model`, which has neither the model's config nor its columns: each unit test of a staging model
+  hands them over as var cdc_model, {config: ..., columns: ...}, YAML anchors to the model's own
+  properties in the same file (see stg_product.yml), so the contract is still written once.
 
   "Latest" is by commit_lsn, change_lsn, event_serial_no: the order SQL Server committed the changes.
   Copies of one event (re-emitted after a connector restart) tie there; the first copy in Kafka
@@ -21,13 +24,21 @@
         {#- At parse time the model's properties are not attached yet; only the source() call matters. -#}
         {{ return('select 1') }}
     {%- endif -%}
-    {%- set keys = model.config.get('unique_key') -%}
+    {%- set node = model -%}
+    {%- if model.resource_type == 'unit_test' -%}
+        {%- set node = var('cdc_model', none) -%}
+        {%- if node is none -%}
+            {{ exceptions.raise_compiler_error(model.name ~ ": a unit test of a staging model needs overrides: {vars: {cdc_model: {config: <the model's config>, columns: <its columns>}}}") }}
+        {%- endif -%}
+    {%- endif -%}
+    {%- set keys = node.config.get('unique_key') -%}
     {%- set keys = [keys] if keys is string else keys -%}
-    {%- if not keys or not (model.config.get('meta') or {}).get('cdc_source') -%}
+    {%- if not keys or not (node.config.get('meta') or {}).get('cdc_source') -%}
         {{ exceptions.raise_compiler_error(model.name ~ ": its properties need config.unique_key and config.meta.cdc_source") }}
     {%- endif -%}
+    {%- set columns = node.columns.values() if node.columns is mapping else node.columns -%}
     {%- set contract = [] -%}
-    {%- for column in model.columns.values() if column.meta and column.meta.source_column -%}
+    {%- for column in columns if column.meta and column.meta.source_column -%}
         {%- do contract.append(column) -%}
     {%- endfor -%}
     {%- set key_list = keys | join(', ') -%}
