@@ -84,6 +84,10 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             # A test of two models (relationships) has a task of its own after both: a model's tests,
             # when run alone, must not test a model that is not rebuilt yet.
             should_detach_multiple_parents_tests=True,
+            # dbt unit tests specify the models' logic on fixed rows: they run in the test suite
+            # (tests/integration/test_dbt_unit_tests.py), not in each 6-hourly run. Cosmos passes this
+            # to the producer's dbt build and to every command that runs a model's tests.
+            exclude=["resource_type:unit_test"],
             emit_datasets=False,
         ),
         operator_args={"full_refresh": "{{ params.full_refresh }}"},

@@ -130,6 +130,23 @@ def test_model_tasks_start_once_the_build_has_succeeded_or_skipped_its_retry(dag
         assert PRODUCER in dag.task_dict[task_id].get_flat_relative_ids(upstream=True), task_id
 
 
+def test_the_dbt_unit_tests_run_in_the_test_suite_not_in_each_run(dag):
+    """The unit tests pin the models' logic on fixed rows (tests/integration/test_dbt_unit_tests.py);
+    every dbt command of the DAG that could run them, the producer's build and each test task's
+    ``dbt test --select <model>`` on a retry, leaves them out. Cosmos does not render them as tasks."""
+    excluding = {
+        task.task_id
+        for task in dag.tasks
+        if task.task_id.startswith("dbt.")
+        and "resource_type:unit_test" in " ".join(getattr(task, "add_global_flags", list)()).split()
+    }
+    assert PRODUCER in excluding
+    dbt_tests = {t for t in dag.task_ids if t.startswith("dbt.") and t.endswith("test")}
+    assert dbt_tests
+    assert dbt_tests <= excluding
+    assert not any("unit_test" in task_id for task_id in dag.task_ids)
+
+
 def _task_ids(node) -> set[str]:
     return {t.task_id for t in node.iter_tasks()} if hasattr(node, "iter_tasks") else {node.task_id}
 
