@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from include.cdc import tasks
 
@@ -18,15 +18,19 @@ def ingest() -> dict:
     return tasks.load_bronze.function(params=RUN)
 
 
-def dbt(corner, monkeypatch, tmp_path: Path, *args: str) -> None:
-    """Run dbt on the test's database, with the project's own profile (profiles.yml reads the env)."""
+def dbt(
+    corner, monkeypatch, tmp_path: Path, *args: str, project: Path = DBT_PROJECT, check: bool = True
+) -> dbtRunnerResult:
+    """Run dbt on the test's database, with the project's own profile (profiles.yml reads the env);
+    its manifest and run results go to ``tmp_path / "target"``. ``project``: another copy of the
+    project (same profile). ``check``: fail unless dbt succeeded."""
     for name, value in corner.stack.dbt_env(corner.database).items():
         monkeypatch.setenv(name, value)
     result = dbtRunner().invoke(
         [
             *args,
             "--project-dir",
-            str(DBT_PROJECT),
+            str(project),
             "--profiles-dir",
             str(DBT_PROJECT),
             "--target-path",
@@ -36,4 +40,6 @@ def dbt(corner, monkeypatch, tmp_path: Path, *args: str) -> None:
             "--quiet",
         ]
     )
-    assert result.success, result.exception or result.result
+    if check:
+        assert result.success, result.exception or result.result
+    return result
