@@ -1,6 +1,8 @@
 """The whole DAG, run with dag.test() on the local stack.
 
-Every staging model and both marts equal the generator's true final state, row for row; an incremental
+Every staging model equals the generator's true final state row for row, and both marts hold its active
+products with the values they copy (devstack.verify; what the marts derive is pinned by the dbt unit
+tests, tests/integration/test_dbt_unit_tests.py); an incremental
 run after new events rewrites exactly the rows those events affect; a full refresh gives the same
 warehouse as the incremental runs did.
 """
