@@ -7,7 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 MANIFEST := include/dbt/target/manifest.json
-DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml
+DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml \
+	include/dbt/selectors.yml
 
 .PHONY: install manifest demo test lint stack-up stack-down airflow docs health bench clean
 
