@@ -18,6 +18,8 @@ copy {copy} from stdin;
 
 -- name: runbook_insert
 -- The runbook's load (docs/manual-procedure.md): one statement per row.
-insert into {copy} (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
+insert into {copy} (
+    kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file
+)
 values (%s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s)
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;

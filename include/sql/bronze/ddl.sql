@@ -8,56 +8,56 @@ create schema if not exists bronze;
 -- One row per landed object loaded into bronze, written in the same transaction as the object's rows:
 -- an object is in the ledger exactly when its rows are in bronze.
 create table if not exists bronze.load_ledger (
-    object_key          text primary key,
-    bronze_table        text        not null,
-    kafka_topic         text        not null,
-    kafka_partition     integer     not null,
-    first_offset        bigint      not null,
-    last_offset         bigint      not null,
-    records             integer     not null,
-    rows_loaded         integer     not null,
-    duplicates_skipped  integer     not null,
-    tombstones          integer     not null,
-    quarantined         integer     not null,
-    loaded_at           timestamptz not null default now()
+    object_key text primary key,
+    bronze_table text not null,
+    kafka_topic text not null,
+    kafka_partition integer not null,
+    first_offset bigint not null,
+    last_offset bigint not null,
+    records integer not null,
+    rows_loaded integer not null,
+    duplicates_skipped integer not null,
+    tombstones integer not null,
+    quarantined integer not null,
+    loaded_at timestamptz not null default now()
 );
 create index if not exists load_ledger_by_partition
-    on bronze.load_ledger (kafka_topic, kafka_partition, object_key);
+on bronze.load_ledger (kafka_topic, kafka_partition, object_key);
 
 -- name: create_quarantine
 -- Records that could not be loaded as change events. Their bytes are in the bucket at quarantine_key.
 create table if not exists bronze.quarantine (
-    kafka_topic      text        not null,
-    kafka_partition  integer     not null,
-    kafka_offset     bigint      not null,
-    reason           text        not null,
-    quarantine_key   text        not null,
-    batch_file       text        not null,
-    quarantined_at   timestamptz not null default now(),
+    kafka_topic text not null,
+    kafka_partition integer not null,
+    kafka_offset bigint not null,
+    reason text not null,
+    quarantine_key text not null,
+    batch_file text not null,
+    quarantined_at timestamptz not null default now(),
     primary key (kafka_topic, kafka_partition, kafka_offset)
 );
 
 -- name: create_run_metrics
 -- Figures measured at the end of each DAG run; checks compare a run with the one before.
 create table if not exists bronze.run_metrics (
-    measured_at  timestamptz not null default now(),
-    dag_run_id   text        not null,
-    metric       text        not null,
-    value        numeric     not null,
+    measured_at timestamptz not null default now(),
+    dag_run_id text not null,
+    metric text not null,
+    value numeric not null,
     primary key (dag_run_id, metric)
 );
 
 -- name: create_cdc_table
 -- Raw Debezium envelopes, one row per Kafka record, deduplicated on its position in Kafka.
 create table if not exists {table} (
-    kafka_topic      text        not null,
-    kafka_partition  integer     not null,
-    kafka_offset     bigint      not null,
-    kafka_timestamp  timestamptz,
-    kafka_key        jsonb       not null,
-    cdc_payload      jsonb       not null,
-    batch_file       text        not null,
-    ingested_at      timestamptz not null default now(),
+    kafka_topic text not null,
+    kafka_partition integer not null,
+    kafka_offset bigint not null,
+    kafka_timestamp timestamptz,
+    kafka_key jsonb not null,
+    cdc_payload jsonb not null,
+    batch_file text not null,
+    ingested_at timestamptz not null default now(),
     primary key (kafka_topic, kafka_partition, kafka_offset)
 );
 create index if not exists {ingested_index} on {table} (ingested_at);

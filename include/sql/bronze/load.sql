@@ -24,40 +24,50 @@ from stdin;
 -- Per-session, created on the first fallback; emptied at every commit. Text JSON columns: COPY only
 -- moves the bytes, and the JSON is parsed once, by the INSERT into bronze.
 create temporary table if not exists incoming_events (
-    kafka_offset     bigint      not null,
-    kafka_timestamp  timestamptz,
-    kafka_key        text        not null,
-    cdc_payload      text        not null,
-    kafka_topic      text        not null,
-    kafka_partition  integer     not null,
-    batch_file       text        not null
+    kafka_offset bigint not null,
+    kafka_timestamp timestamptz,
+    kafka_key text not null,
+    cdc_payload text not null,
+    kafka_topic text not null,
+    kafka_partition integer not null,
+    batch_file text not null
 ) on commit delete rows;
 
 -- name: copy_incoming
-copy pg_temp.incoming_events
-    (kafka_offset, kafka_timestamp, kafka_key, cdc_payload, kafka_topic, kafka_partition, batch_file)
+copy pg_temp.incoming_events (
+    kafka_offset, kafka_timestamp, kafka_key, cdc_payload, kafka_topic, kafka_partition, batch_file
+)
 from stdin;
 
 -- name: insert_incoming
-insert into {table}
-    (kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file)
-select kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key::jsonb, cdc_payload::jsonb,
-       batch_file
+insert into {table} (
+    kafka_topic, kafka_partition, kafka_offset, kafka_timestamp, kafka_key, cdc_payload, batch_file
+)
+select
+    kafka_topic,
+    kafka_partition,
+    kafka_offset,
+    kafka_timestamp,
+    kafka_key::jsonb,
+    cdc_payload::jsonb,
+    batch_file
 from pg_temp.incoming_events
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
 -- name: record_quarantine
-insert into bronze.quarantine
-    (kafka_topic, kafka_partition, kafka_offset, reason, quarantine_key, batch_file)
+insert into bronze.quarantine (kafka_topic, kafka_partition, kafka_offset, reason, quarantine_key, batch_file)
 values (%(topic)s, %(partition)s, %(offset)s, %(reason)s, %(quarantine_key)s, %(object_key)s)
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
 -- name: record_load
-insert into bronze.load_ledger
-    (object_key, bronze_table, kafka_topic, kafka_partition, first_offset, last_offset, records,
-     rows_loaded, duplicates_skipped, tombstones, quarantined)
-values (%(object_key)s, %(bronze_table)s, %(topic)s, %(partition)s, %(first_offset)s, %(last_offset)s,
-        %(records)s, %(rows_loaded)s, %(duplicates_skipped)s, %(tombstones)s, %(quarantined)s);
+insert into bronze.load_ledger (
+    object_key, bronze_table, kafka_topic, kafka_partition, first_offset, last_offset, records,
+    rows_loaded, duplicates_skipped, tombstones, quarantined
+)
+values (
+    %(object_key)s, %(bronze_table)s, %(topic)s, %(partition)s, %(first_offset)s, %(last_offset)s,
+    %(records)s, %(rows_loaded)s, %(duplicates_skipped)s, %(tombstones)s, %(quarantined)s
+);
 
 -- name: loaded_keys
 -- Every object of a topic already loaded: what is pending is the bucket's listing minus these.
@@ -72,7 +82,9 @@ where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s);
 truncate {table};
 
 -- name: reset_ledger
-delete from bronze.load_ledger where kafka_topic = %(topic)s;
+delete from bronze.load_ledger
+where kafka_topic = %(topic)s;
 
 -- name: reset_quarantine
-delete from bronze.quarantine where kafka_topic = %(topic)s;
+delete from bronze.quarantine
+where kafka_topic = %(topic)s;

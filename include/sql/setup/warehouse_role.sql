@@ -13,7 +13,10 @@
 -- (the bronze load's staging area).
 
 select format('create role %I login password %L', :'role', :'password')
-where not exists (select from pg_roles where rolname = :'role') \gexec
+where not exists (
+    select from pg_roles
+    where rolname = :'role'
+) \gexec
 
 select format('alter role %I nosuperuser nocreatedb nocreaterole noreplication nobypassrls', :'role') \gexec
 
