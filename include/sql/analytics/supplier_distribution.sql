@@ -8,4 +8,4 @@ select
     count(*) filter (where is_on_sale) as on_sale
 from marts.dim_product
 group by supplier_name
-order by products desc, supplier_name;
+order by products desc, supplier_name asc;

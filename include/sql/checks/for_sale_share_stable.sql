@@ -3,14 +3,18 @@
 -- compare with.
 -- A failure is an alarm: a mass change of IsForSale at the source, or a broken flag in the pipeline.
 with current_share as (
-    select coalesce(avg(is_for_sale::int), 0) as share from marts.dim_product
+    select coalesce(avg(is_for_sale::int), 0) as for_sale_share from marts.dim_product
 ),
+
 previous as (
-    select value as share
+    select value as for_sale_share
     from bronze.run_metrics
     where metric = 'for_sale_share'
     order by measured_at desc
     limit 1
 )
-select coalesce(abs((select share from current_share) - (select share from previous)), 0) <= {{ params.max_shift }}
-    as for_sale_share_moved_at_most_max_shift
+
+select
+    coalesce(abs((select for_sale_share from current_share) - (select for_sale_share from previous)), 0)
+    <= {{ params.max_shift }}
+        as for_sale_share_moved_at_most_max_shift
