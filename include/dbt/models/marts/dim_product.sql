@@ -8,10 +8,15 @@
 {{ config(unique_key='product_id') }}
 
 with changed as (
-    select *, not deleted and not coalesce(is_deleted, false) as is_active
+    select
+        *,
+        not deleted and not coalesce(is_deleted, false) as is_active
     from {{ ref('stg_product') }}
     {%- if is_incremental() %}
-    where staged_at > (select coalesce(max(refreshed_at), '-infinity'::timestamptz) from {{ this }})
+    where
+        staged_at > (
+            select coalesce(max(mart.refreshed_at), '-infinity'::timestamptz) from {{ this }} as mart
+        )
     {%- else %}
     where not deleted and not coalesce(is_deleted, false)
     {%- endif %}
@@ -30,7 +35,10 @@ select
     name_de,
     brand,
     supplier_id,
-    coalesce(nullif(trim(supplier_name_raw), ''), 'Unknown supplier ' || coalesce(supplier_code, supplier_id::text, '?'))
+    coalesce(
+        nullif(trim(supplier_name_raw), ''),
+        'Unknown supplier ' || coalesce(supplier_code, supplier_id::text, '?')
+    )
         as supplier_name,
     category_name,
     product_group_id,
@@ -44,9 +52,10 @@ select
         when weight_kg < 20 then 'heavy'
         else 'oversized'
     end as weight_category,
-    case
+    case (
         (coalesce(trim(name_ua), '') <> '')::int + (coalesce(trim(name_pl), '') <> '')::int
         + (coalesce(trim(name_en), '') <> '')::int + (coalesce(trim(name_de), '') <> '')::int
+    )
         when 4 then 'complete'
         when 0 then 'base_only'
         else 'partial'

@@ -12,22 +12,26 @@
 -- depends_on: {{ ref('stg_product') }}
 
 {%- set since -%}
-    (select coalesce(max(refreshed_at), '-infinity'::timestamptz) from {{ this }})
+(select coalesce(max(refreshed_at), '-infinity'::timestamptz) from {{ this }})
 {%- endset %}
 
 with keys as (
     {%- if is_incremental() %}
-    select product_id from {{ ref('stg_product') }} where staged_at > {{ since }}
+    select product_id from {{ ref('stg_product') }}
+    where staged_at > {{ since }}
     union
-    select product_id from {{ ref('stg_product_availability') }} where staged_at > {{ since }}
+    select product_id from {{ ref('stg_product_availability') }}
+    where staged_at > {{ since }}
     union
-    select product_id from {{ ref('stg_product_oem_number') }} where staged_at > {{ since }}
+    select product_id from {{ ref('stg_product_oem_number') }}
+    where staged_at > {{ since }}
     union
-    select product_id from {{ ref('stg_product_analogue') }} where staged_at > {{ since }}
+    select product_id from {{ ref('stg_product_analogue') }}
+    where staged_at > {{ since }}
     union
     select link.product_id
     from {{ ref('stg_product_analogue') }} as link
-    inner join {{ ref('stg_product') }} as analogue on analogue.product_id = link.analogue_product_id
+    inner join {{ ref('stg_product') }} as analogue on link.analogue_product_id = analogue.product_id
     where analogue.staged_at > {{ since }}
     {%- else %}
     select product_id from {{ ref('dim_product') }}
@@ -37,7 +41,7 @@ with keys as (
 products as (
     select product.*
     from {{ ref('dim_product') }} as product
-    where product.product_id in (select product_id from keys)
+    where product.product_id in (select keys.product_id from keys)
 ),
 
 stock_per_warehouse as (
@@ -48,7 +52,7 @@ stock_per_warehouse as (
         sum(quantity) as quantity,
         sum(quantity - coalesce(reserved_quantity, 0)) as available_quantity
     from {{ ref('stg_product_availability') }}
-    where not deleted and product_id in (select product_id from products)
+    where not deleted and product_id in (select products.product_id from products)
     group by product_id, warehouse_id
 ),
 
@@ -71,10 +75,12 @@ stock as (
 ),
 
 analogues as (
-    select link.product_id, array_agg(distinct link.analogue_product_id order by link.analogue_product_id) as ids
+    select
+        link.product_id,
+        array_agg(distinct link.analogue_product_id order by link.analogue_product_id) as ids
     from {{ ref('stg_product_analogue') }} as link
-    inner join {{ ref('dim_product') }} as analogue on analogue.product_id = link.analogue_product_id
-    where not link.deleted and link.product_id in (select product_id from products)
+    inner join {{ ref('dim_product') }} as analogue on link.analogue_product_id = analogue.product_id
+    where not link.deleted and link.product_id in (select products.product_id from products)
     group by link.product_id
 ),
 
@@ -87,7 +93,7 @@ oem_numbers as (
         ) as numbers,
         string_agg(oem_number, ' ' order by manufacturer, oem_number) as search_words
     from {{ ref('stg_product_oem_number') }}
-    where not deleted and product_id in (select product_id from products)
+    where not deleted and product_id in (select products.product_id from products)
     group by product_id
 )
 
@@ -111,7 +117,7 @@ select
     ) as search_text,
     case when products.product_id is not null then now() end as refreshed_at
 from keys
-left join products on products.product_id = keys.product_id
-left join stock on stock.product_id = keys.product_id
-left join analogues on analogues.product_id = keys.product_id
-left join oem_numbers on oem_numbers.product_id = keys.product_id
+left join products on keys.product_id = products.product_id
+left join stock on keys.product_id = stock.product_id
+left join analogues on keys.product_id = analogues.product_id
+left join oem_numbers on keys.product_id = oem_numbers.product_id
