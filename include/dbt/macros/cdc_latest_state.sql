@@ -42,19 +42,27 @@
         {%- do contract.append(column) -%}
     {%- endfor -%}
     {%- set key_list = keys | join(', ') -%}
+    {%- set current_keys, decoded_keys = [], [] -%}
+    {%- for key in keys -%}
+        {%- do current_keys.append('current_state.' ~ key) -%}
+        {%- do decoded_keys.append('decoded.' ~ key) -%}
+    {%- endfor -%}
     {%- set technical = ['deleted', 'cdc_op', 'commit_lsn', 'change_lsn', 'event_serial_no', 'source_committed_at',
                          'kafka_topic', 'kafka_partition', 'kafka_offset', 'ingested_at'] -%}
     {%- set latest_first -%}
+        {{ keys | join(' asc,\n        ') }} asc,
         commit_lsn collate "C" desc,
         change_lsn collate "C" desc nulls last,
         event_serial_no desc nulls last,
-        kafka_partition,
-        kafka_offset
-    {%- endset %}
+        kafka_partition asc,
+        kafka_offset asc
+    {%- endset -%}
 
 with changes as (
     select
-        case when cdc_payload ->> 'op' = 'd' then cdc_payload -> 'before' else cdc_payload -> 'after' end as row_image,
+        case
+            when cdc_payload ->> 'op' = 'd' then cdc_payload -> 'before' else cdc_payload -> 'after'
+        end as row_image,
         cdc_payload ->> 'op' as cdc_op,
         cdc_payload -> 'source' ->> 'commit_lsn' as commit_lsn,
         cdc_payload -> 'source' ->> 'change_lsn' as change_lsn,
@@ -66,14 +74,18 @@ with changes as (
         ingested_at
     from {{ bronze_relation }}
     {%- if is_incremental() %}
-    where ingested_at > (select coalesce(max(ingested_at), '-infinity'::timestamptz) from {{ this }})
+    where
+        ingested_at > (
+            select coalesce(max(staged.ingested_at), '-infinity'::timestamptz)
+            from {{ this }} as staged
+        )
     {%- endif %}
 ),
 
 keyed as (
     select
         {%- for column in contract if column.name in keys %}
-        {{ debezium_decode('row_image', column) }} as {{ column.name }},
+        {{ debezium_decode('changes.row_image', column) }} as {{ column.name }},
         {%- endfor %}
         changes.*
     from changes
@@ -82,7 +94,8 @@ keyed as (
 latest_new as (
     select distinct on ({{ key_list }}) *
     from keyed
-    order by {{ key_list }}, {{ latest_first }}
+    order by
+        {{ latest_first }}
 ),
 
 decoded as (
@@ -91,41 +104,47 @@ decoded as (
         {% if column.name in keys %}{{ column.name }}{% else %}{{ debezium_decode('row_image', column) }} as {{ column.name }}{% endif %},
         {%- endfor %}
         cdc_op = 'd' as deleted,
-        {{ technical[1:] | join(', ') }}
+        {{ technical[1:] | join(',\n        ') }}
     from latest_new
 )
 
 {%- if is_incremental() %},
 
 candidates as (
-    select decoded.*, true as is_new from decoded
+    select
+        decoded.*,
+        true as is_new
+    from decoded
     union all
     select
-        {%- for column in contract %}
-        current_state.{{ column.name }},
+        {%- for name in contract | map(attribute='name') | list + technical %}
+        current_state.{{ name }},
         {%- endfor %}
-        {% for name in technical %}current_state.{{ name }}, {% endfor %}false as is_new
+        false as is_new
     from {{ this }} as current_state
-    where ({{ key_list }}) in (select {{ key_list }} from decoded)
+    where ({{ current_keys | join(', ') }}) in (select {{ decoded_keys | join(', ') }} from decoded)
 ),
 
 winners as (
     select distinct on ({{ key_list }}) *
     from candidates
-    order by {{ key_list }}, {{ latest_first }}
+    order by
+        {{ latest_first }}
 )
 
 select
     {%- for column in contract %}
     {{ column.name }},
     {%- endfor %}
-    {{ technical | join(', ') }},
+    {{ technical | join(',\n    ') }},
     now() as staged_at
 from winners
 where is_new
 {%- else %}
 
-select decoded.*, now() as staged_at
+select
+    decoded.*,
+    now() as staged_at
 from decoded
 {%- endif %}
 {%- endmacro %}
