@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
 #   make demo   local stack + generated events + one DAG run end to end + each layer's row counts
-#   make test   lint + the whole test suite (unit, DAG integrity, integration on the local stack)
+#   make test   ruff, sqlfluff + the whole test suite (unit, DAG integrity, integration on the local stack)
 
 PYTHON ?= python3
 VENV := .venv
@@ -29,9 +29,11 @@ manifest: $(MANIFEST)
 demo: $(MANIFEST)
 	$(BIN)/python -m devstack demo
 
+# sqlfluff over include/sql and the dbt models; the staging models as dbt compiles them, offline.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m devstack.sqllint
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is never used).
 CHROMIUM := /usr/bin/chromium
