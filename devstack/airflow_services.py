@@ -23,6 +23,8 @@ API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "28080"))
 # ends early when a process exits, so a generous limit costs nothing when something is wrong.
 READY_TIMEOUT = float(os.environ.get("CORD_STACK_AIRFLOW_READY_SECONDS", "600"))
 HEALTH_REPORTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+# A busy API server answers late: seen here, 5 to 22 s while tasks start on a loaded 2-core machine.
+API_TIMEOUT = 120
 
 
 class AirflowServices:
@@ -108,7 +110,7 @@ class AirflowServices:
     def _not_yet_healthy(self) -> list[str]:
         """What the API's health endpoint does not report healthy yet (all of it while it does not answer)."""
         try:
-            report = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+            report = requests.get(f"{self.url}/api/v2/monitor/health", timeout=API_TIMEOUT).json()
         except (requests.RequestException, ValueError):
             return ["api-server", *HEALTH_REPORTS[1:]]
         return [name for name in HEALTH_REPORTS if (report.get(name) or {}).get("status") != "healthy"]
@@ -120,23 +122,24 @@ class AirflowServices:
         """Wait until the DAG processor has serialized the DAG, then unpause it."""
 
         def parsed() -> bool:
-            return requests.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=5).status_code == 200
+            return requests.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=API_TIMEOUT).status_code == 200
 
         wait_until(parsed, f"DAG {dag_id} in the DAG processor", timeout, self.processes["dag-processor"].log)
-        response = requests.patch(f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": False}, timeout=5)
+        unpause = {"is_paused": False}
+        response = requests.patch(f"{self.url}/api/v2/dags/{dag_id}", json=unpause, timeout=API_TIMEOUT)
         response.raise_for_status()
 
     def trigger(self, dag_id: str, run_id: str, conf: dict | None = None) -> None:
         response = requests.post(
             f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
             json={"dag_run_id": run_id, "logical_date": None, "conf": conf or {}},
-            timeout=10,
+            timeout=API_TIMEOUT,
         )
         if response.status_code >= 300:
             raise StackError(f"triggering {dag_id} failed: HTTP {response.status_code} {response.text}")
 
     def run_state(self, dag_id: str, run_id: str) -> str:
-        response = requests.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=5)
+        response = requests.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=API_TIMEOUT)
         response.raise_for_status()
         return response.json()["state"]
 

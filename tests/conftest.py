@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from hypothesis import HealthCheck, settings
+
 from devstack.stacks import stack_env
 
 for name, value in stack_env("tests").items():
@@ -26,3 +28,8 @@ os.environ.update(
         "DO_NOT_TRACK": "1",
     }
 )
+
+# Hypothesis's deadline and its too-slow health check time each example: on a loaded machine they fail
+# tests whose behaviour is right. The properties here assert behaviour only.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
