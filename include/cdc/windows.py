@@ -69,6 +69,7 @@ class Window:
     partition: int
     resume: int  # the first offset this run may land
     end: int  # the end offset the broker reported at the start (Tansu may report less)
+    low: int  # the log's first offset
     read_from: int  # where the consumer starts: below ``resume`` when archived records are checked
     ahead: list[ObjectKey] = field(default_factory=list)  # archived objects at or after ``resume``
     checks: dict[int, str] = field(default_factory=dict)  # offset -> fingerprint of an archived record
@@ -91,9 +92,11 @@ class Window:
 
     @property
     def has_work(self) -> bool:
-        """Anything to read: new offsets, archived objects to hand over, or an end to find (Tansu's
-        reported end can be below the committed offset: only reading tells where the log ends)."""
-        return self.resume != self.end or bool(self.ahead)
+        """Anything to read: new offsets, archived objects to hand over, or an end to find. Tansu reports
+        the last batch's first offset + 1 as the end, so a resume point at or above the reported end can
+        still have records after it (a capped run stops inside a batch): only reading tells where a log
+        that holds records ends. A log that holds none (its reported end is its start) has nothing."""
+        return self.end > self.low or self.resume != self.end or bool(self.ahead)
 
     @property
     def capped(self) -> bool:
@@ -201,6 +204,7 @@ def plan_window(
         partition,
         resume=resume,
         end=high,
+        low=low,
         read_from=resume,
         ahead=[o for o in archived if o.last_offset >= resume],
         lost=lost,

@@ -12,6 +12,7 @@ import logging
 
 import boto3
 import pytest
+from confluent_kafka import TopicPartition
 from moto import mock_aws
 
 from include.cdc.drain import KafkaDrain, LogReplaced, LostOffsets, commit_offsets
@@ -73,13 +74,32 @@ def test_drains_every_partition_in_batches_with_tiling_keys():
         assert consumer.committed_offsets == {}  # the drain never commits
 
 
-def test_nothing_new_ends_without_polling(store):
+def test_nothing_new_lands_nothing(store):
     consumer = FakeConsumer(TOPIC, {0: values(5)})
     consumer.commit_offset(0, 5)
     result = drain(consumer, store)
     assert result.events == 0
     assert result.objects == []
+    assert result.next_offsets == {0: 5}
+
+
+def test_an_empty_log_ends_without_polling(store):
+    consumer = FakeConsumer(TOPIC, {0: []})
+    result = drain(consumer, store)
+    assert result.events == 0
     assert consumer.consume_calls == 0
+
+
+def test_records_after_a_capped_run_are_read_when_the_reported_end_equals_the_committed_offset(store):
+    # A capped run stopped inside the last batch, right after its first record: Tansu then reports
+    # that batch's first offset + 1 as the end, which is exactly the committed offset.
+    consumer = FakeConsumer(TOPIC, {0: values(4)}, tansu_end=True)
+    consumer.append(0, values(6, start=4))  # one batch: offsets 4..9
+    consumer.commit_offset(0, 5)
+    assert consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), 1, False)[1] == 5
+    result = drain(consumer, store, batch_size=100)
+    assert result.events == 5
+    assert result.next_offsets == {0: 10}
 
 
 def test_reads_from_committed_offsets_to_the_end_of_the_log(store):
@@ -110,9 +130,8 @@ def test_committed_transactions_end_past_their_markers(store):
     assert landed_offsets(store) == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16]
     assert result.next_offsets == {0: 18}  # past the last marker: the next run has nothing to read
     commit(consumer, result)
-    calls = consumer.consume_calls
-    assert drain(consumer, store).events == 0
-    assert consumer.consume_calls == calls
+    again = drain(consumer, store)
+    assert (again.events, again.objects, again.next_offsets) == (0, [], {0: 18})
 
 
 def test_aborted_transactions_are_never_landed(store):

@@ -33,10 +33,16 @@ def plan(committed, low, high, archived, **options):
     )
 
 
-def test_a_window_with_nothing_new_has_no_work_and_reads_no_fingerprint():
-    window = plan(10, 0, 10, objects((0, 9)))
+def test_a_window_of_a_log_that_holds_nothing_has_no_work_and_reads_no_fingerprint():
+    window = plan(10, 10, 10, objects((0, 9)))  # every record deleted by retention, all of them archived
     assert not window.has_work
     assert window.checks == {}
+
+
+def test_a_window_at_the_reported_end_of_a_log_reads_on_to_find_the_real_end():
+    window = plan(10, 0, 10, objects((0, 9)))  # Tansu's end can be the last batch's first offset + 1
+    assert window.has_work
+    assert window.read_from == 9  # from the newest archived record, checked on the way
 
 
 def test_the_newest_archived_record_is_read_again_and_checked():
