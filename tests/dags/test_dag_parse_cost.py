@@ -1,7 +1,9 @@
-"""What every task start pays to parse the DAG file: no client library, and little beside the baseline.
+"""What every task start pays to parse the DAG file: no client library.
 
 The worker parses the DAG file in a fresh interpreter before each task; the DAG processor does so on
-every pass. The clients (boto3, confluent_kafka, psycopg, aiohttp) are for the task bodies.
+every pass. The clients (boto3, confluent_kafka, psycopg, aiohttp) are for the task bodies. How long
+the parse takes beside Airflow's own start is a figure of the benchmark (``dag_parse`` in its JSON), not
+a test: a timed test fails on a loaded machine whatever the code does.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from devstack import dag_parse
 
 # Imported by the task bodies, never on the DAG file's import path.
 CLIENT_LIBRARIES = {"boto3", "botocore", "confluent_kafka", "psycopg", "aiohttp", "msgspec", "isal", "dbt"}
-TARGET_RATIO = 1.2
-NOISE = 0.1  # the kinds run in turn, medians of three; a loaded machine still moves them this much
 
 
 def test_the_dag_file_imports_no_client_library(tmp_path):
@@ -31,8 +31,3 @@ def test_the_dag_file_imports_no_client_library(tmp_path):
     imported = set(json.loads(result.stdout.splitlines()[-1]))
     assert "include" in imported  # the probe parsed the DAG file
     assert not imported & CLIENT_LIBRARIES
-
-
-def test_the_dag_file_adds_little_to_a_task_start(tmp_path):
-    times = dag_parse.measure(rounds=3, airflow_home=tmp_path)
-    assert times.dag_file_ratio <= TARGET_RATIO + NOISE, times
