@@ -26,7 +26,8 @@ FULL_REFRESH_SKIP = (
 @task
 def check_connector() -> str:
     """Fail unless the Debezium connector and all its tasks are RUNNING."""
-    from include.cdc import clients, connector
+    from include.cdc import clients
+    from include.cdc.connect import check as connector
 
     settings = Settings.from_env()
     status = connector.check_connector(

@@ -9,7 +9,7 @@ import requests
 
 from devstack.services import CONNECTOR
 from include.cdc import tasks
-from include.cdc.connector import ConnectorNotReady
+from include.cdc.connect.check import ConnectorNotReady
 
 pytestmark = pytest.mark.integration
 

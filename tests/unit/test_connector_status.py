@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from include.cdc.connector import ConnectorNotReady, check_connector, evaluate_status
+from include.cdc.connect.check import ConnectorNotReady, check_connector, evaluate_status
 
 SAMPLES = Path(__file__).resolve().parents[2] / "devstack" / "kafka_connect_samples"
 WHERE = "connection 'cord_kafka_connect', http://connect:8083"

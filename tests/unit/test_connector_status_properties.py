@@ -18,7 +18,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from include.cdc.connector import ConnectorNotReady, check_connector, evaluate_status
+from include.cdc.connect.check import ConnectorNotReady, check_connector, evaluate_status
 
 SAMPLES = Path(__file__).resolve().parents[2] / "devstack" / "kafka_connect_samples"
 CONN_ID = "cord_kafka_connect"

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from include.cdc.connector_status import (
+from include.cdc.connect.status import (
     ConnectorNotReady,
     ConnectorStatus,
     error_detail,
