@@ -250,7 +250,8 @@ def plain_copy(conn, tables: list[str]) -> tuple[int, float]:
 def runbook_way(conn, store, settings, sample_rows: int, commit_each_row: bool) -> tuple[int, float]:
     """The runbook's load, written afresh: one GET per object, one INSERT ... ON CONFLICT per row,
     committed row by row (the runbook's script) or object by object (a kinder variant)."""
-    from include.cdc.debezium import NotAnEnvelope, parse_change_event
+    from include.cdc.debezium.envelope import parse_change_event
+    from include.cdc.debezium.jsonb_text import NotAnEnvelope
     from include.cdc.landing import decode_record, read_lines
 
     for table in settings.contract:

@@ -30,7 +30,8 @@ from psycopg import sql
 
 from include.cdc.contract import SourceTable
 from include.cdc.copy_text import copy_field, copy_timestamp
-from include.cdc.debezium import NotAnEnvelope, failure_reason, parse_change_event
+from include.cdc.debezium.envelope import failure_reason, parse_change_event
+from include.cdc.debezium.jsonb_text import NotAnEnvelope
 from include.cdc.faults import crash_point
 from include.cdc.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
 from include.cdc.sqlfiles import statement

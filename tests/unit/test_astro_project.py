@@ -23,7 +23,7 @@ from devstack.debezium_encoding import CONNECTOR_VERSION, TableEncoder, lsn
 from devstack.sqlserver_init import OUTPUT as INIT_SQL
 from devstack.sqlserver_init import render, seed_rows
 from include.cdc.contract import SqlServerType, load_contract, table
-from include.cdc.debezium import parse_change_event
+from include.cdc.debezium.envelope import parse_change_event
 from include.cdc.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

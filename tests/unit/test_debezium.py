@@ -8,7 +8,8 @@ import re
 import pytest
 
 from include.cdc.contract import table
-from include.cdc.debezium import NotAnEnvelope, failure_reason, parse_change_event, parse_envelope, parse_key
+from include.cdc.debezium.envelope import failure_reason, parse_change_event, parse_envelope, parse_key
+from include.cdc.debezium.jsonb_text import NotAnEnvelope
 
 PRODUCT = table("Product")
 

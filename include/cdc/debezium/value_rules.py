@@ -1,7 +1,7 @@
 """What each captured column may hold, by its SQL Server type: the JSON types Debezium gives it and the
 range or format staging's cast needs (``include/dbt/macros/debezium_decode.sql``).
 
-``debezium`` builds each table's fast decoder and its readable checks from these rules.
+``envelope`` builds each table's fast decoder and its readable checks from these rules.
 """
 
 from __future__ import annotations

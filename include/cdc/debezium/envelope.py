@@ -21,8 +21,8 @@ from include.cdc.contract import (
     Column,
     SourceTable,
 )
-from include.cdc.jsonb_text import NotAnEnvelope, loads, nesting, refuse_nul, refuse_surrogates
-from include.cdc.value_rules import (
+from include.cdc.debezium.jsonb_text import NotAnEnvelope, loads, nesting, refuse_nul, refuse_surrogates
+from include.cdc.debezium.value_rules import (
     SOURCE_NUMBERS,
     Recheck,
     Rule,
