@@ -250,9 +250,9 @@ def plain_copy(conn, tables: list[str]) -> tuple[int, float]:
 def runbook_way(conn, store, settings, sample_rows: int, commit_each_row: bool) -> tuple[int, float]:
     """The runbook's load, written afresh: one GET per object, one INSERT ... ON CONFLICT per row,
     committed row by row (the runbook's script) or object by object (a kinder variant)."""
+    from include.cdc.archive.landing import decode_record, read_lines
     from include.cdc.debezium.envelope import parse_change_event
     from include.cdc.debezium.jsonb_text import NotAnEnvelope
-    from include.cdc.landing import decode_record, read_lines
 
     for table in settings.contract:
         _fresh_copy(conn, f"bronze.{table.bronze_table}", f"bench.runbook_{table.bronze_table}")
@@ -364,8 +364,8 @@ def run(events: int, out: Path) -> Report:
     report.stages.append(stage("dbt", "dbt build (models + tests)"))
     report.stages.append(stage("checks", "SQL checks"))
 
+    from include.cdc.archive.storage import ObjectStore
     from include.cdc.settings import Settings
-    from include.cdc.storage import ObjectStore
 
     os.environ.update(stack.airflow_env())
     settings = Settings.from_env()

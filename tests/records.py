@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from devstack.debezium_encoding import Message
 from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from include.cdc.archive.landing import BatchBuffer, ObjectKey, encode_record
 from include.cdc.contract import STAGING_MODELS_DIR, SourceTable, load_contract
-from include.cdc.landing import BatchBuffer, ObjectKey, encode_record
 
 DEEP = 1_000  # levels of nesting that Python's and msgspec's decoders cannot follow
 

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from include.cdc.archive.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
+from include.cdc.archive.storage import ObjectStore, StorageError
 from include.cdc.contract import SourceTable
 from include.cdc.copy_text import copy_field, copy_timestamp
 from include.cdc.debezium.envelope import failure_reason, parse_change_event
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
 from include.cdc.faults import crash_point
-from include.cdc.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
 from include.cdc.sqlfiles import statement
-from include.cdc.storage import ObjectStore, StorageError
 from include.cdc.warehouse import WarehouseError, explain
 
 log = logging.getLogger(__name__)

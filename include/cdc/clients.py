@@ -11,8 +11,8 @@ from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook
 
+from include.cdc.archive.storage import CLIENT_CONFIG, ObjectStore
 from include.cdc.settings import Settings
-from include.cdc.storage import CLIENT_CONFIG, ObjectStore
 from include.cdc.warehouse import WarehouseTarget
 
 

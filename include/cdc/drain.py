@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from include.cdc.faults import crash_point
-from include.cdc.landing import (
+from include.cdc.archive.landing import (
     FINGERPRINT_METADATA,
     BatchBuffer,
     ObjectKey,
@@ -38,8 +37,9 @@ from include.cdc.landing import (
     read_lines,
     record_fingerprint,
 )
+from include.cdc.archive.storage import ObjectStore
+from include.cdc.faults import crash_point
 from include.cdc.shares import cap_shares
-from include.cdc.storage import ObjectStore
 from include.cdc.windows import DrainError, LogReplaced, LostOffsets, Window, plan_window
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from include.cdc.landing import BatchBuffer, ObjectKey
+from include.cdc.archive.landing import BatchBuffer, ObjectKey
 
 log = logging.getLogger(__name__)
 

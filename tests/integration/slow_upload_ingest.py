@@ -7,7 +7,7 @@ import random
 import sys
 import time
 
-from include.cdc.storage import ObjectStore
+from include.cdc.archive.storage import ObjectStore
 from tests.integration.warehouse import ingest
 
 

@@ -27,7 +27,7 @@ from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc import tasks
-from include.cdc.landing import ObjectKey
+from include.cdc.archive.landing import ObjectKey
 from tests.integration.warehouse import RUN, ingest
 
 pytestmark = pytest.mark.integration

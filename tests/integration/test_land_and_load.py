@@ -8,7 +8,7 @@ import json
 import pytest
 
 from include.cdc import tasks
-from include.cdc.landing import ObjectKey
+from include.cdc.archive.landing import ObjectKey
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from confluent_kafka import Consumer, TopicPartition
 
 from devstack.services import HOST
 from include.cdc import bronze, tasks
+from include.cdc.archive.storage import StorageError
 from include.cdc.bronze import BronzeLoader, LoadInProgress
 from include.cdc.drain import DrainError
-from include.cdc.storage import StorageError
 from include.cdc.warehouse import WarehouseError, WarehouseTarget
 from tests.integration.warehouse import RUN, ingest
 

@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import TopicPartition
 from moto import mock_aws
 
+from include.cdc.archive.landing import ObjectKey, decode_record, read_lines
+from include.cdc.archive.storage import ObjectStore
 from include.cdc.drain import KafkaDrain, LogReplaced, LostOffsets, commit_offsets
-from include.cdc.landing import ObjectKey, decode_record, read_lines
-from include.cdc.storage import ObjectStore
 from tests.unit.fake_kafka import FakeConsumer
 from tests.unit.memory_store import MemoryStore
 

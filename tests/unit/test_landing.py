@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from include.cdc.landing import (
+from include.cdc.archive.landing import (
     BatchBuffer,
     ObjectKey,
     decode_record,

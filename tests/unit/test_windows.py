@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.cdc.landing import ObjectKey, record_fingerprint
+from include.cdc.archive.landing import ObjectKey, record_fingerprint
 from include.cdc.windows import LostOffsets, lost_ranges, plan_window
 
 TOPIC, PREFIX = "cord.ConcordDb.dbo.Product", "product/raw/"
