@@ -46,7 +46,8 @@ def drain_kafka(params: dict) -> dict:
     if params["full_refresh"]:
         log.info("skipped: %s", FULL_REFRESH_SKIP)  # the skip's own message shows only in "Post Execute"
         raise AirflowSkipException(FULL_REFRESH_SKIP)
-    from include.cdc import clients, drain
+    from include.cdc import clients
+    from include.cdc.ingest import drain
 
     settings = Settings.from_env()
     store = clients.object_store(settings)
@@ -90,7 +91,8 @@ def drain_kafka(params: dict) -> dict:
 @task
 def commit_offsets(drained: dict) -> dict:
     """Commit the consumer group's offsets, once every object that holds the records is in the bucket."""
-    from include.cdc import clients, drain
+    from include.cdc import clients
+    from include.cdc.ingest import drain
 
     settings = Settings.from_env()
     store = clients.object_store(settings)

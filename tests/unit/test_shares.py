@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from include.cdc.shares import cap_shares, max_min_shares
+from include.cdc.ingest.shares import cap_shares, max_min_shares
 
 demand = st.one_of(st.none(), st.integers(0, 500))
 

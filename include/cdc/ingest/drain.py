@@ -2,7 +2,7 @@
 records in the bucket as gzip JSONL objects as they are read.
 
 * Each partition's window is planned from the group's committed offset and the archive, and checked
-  against the log as it is read (``include/cdc/windows.py``): archived records are never landed twice,
+  against the log as it is read (``windows.py`` beside this module): archived records are never landed twice,
   new objects never overlap archived ones, and an archive or committed offset of another log stops the
   drain instead of hiding the new log's records.
 * A partition is done when the consumer reaches the end of its log: librdkafka's partition-EOF event
@@ -11,7 +11,7 @@ records in the bucket as gzip JSONL objects as they are read.
 * Objects are written as batches fill, on two upload threads, so memory holds one batch per partition
   and two in flight. Offsets are *not* committed here: ``commit_offsets`` does that once every object
   is written, so a crash can leave objects ahead of the committed offsets, never the reverse.
-* A run's cap (``max_events``) is shared fairly across topics and partitions (``include/cdc/shares.py``).
+* A run's cap (``max_events``) is shared fairly across topics and partitions (``shares.py``).
 
 The consumer never joins a consumer group (``assign``, not ``subscribe``): only the group's committed
 offsets are used, which avoids a rebalance on every run.
@@ -39,8 +39,8 @@ from include.cdc.archive.landing import (
 )
 from include.cdc.archive.storage import ObjectStore
 from include.cdc.faults import crash_point
-from include.cdc.shares import cap_shares
-from include.cdc.windows import DrainError, LogReplaced, LostOffsets, Window, plan_window
+from include.cdc.ingest.shares import cap_shares
+from include.cdc.ingest.windows import DrainError, LogReplaced, LostOffsets, Window, plan_window
 
 log = logging.getLogger(__name__)
 
