@@ -92,7 +92,7 @@ def drain_kafka(params: dict) -> dict:
 def commit_offsets(drained: dict) -> dict:
     """Commit the consumer group's offsets, once every object that holds the records is in the bucket."""
     from include.cdc import clients
-    from include.cdc.ingest import drain
+    from include.cdc.ingest import kafka
 
     settings = Settings.from_env()
     store = clients.object_store(settings)
@@ -103,7 +103,7 @@ def commit_offsets(drained: dict) -> dict:
     committed = {}
     try:
         for topic in drained["topics"]:
-            committed[topic["topic"]] = drain.commit_offsets(
+            committed[topic["topic"]] = kafka.commit_offsets(
                 consumer,
                 settings.kafka_conn_id,
                 topic["topic"],

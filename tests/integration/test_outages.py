@@ -14,7 +14,7 @@ from devstack.services import HOST
 from include.cdc import bronze, tasks
 from include.cdc.archive.storage import StorageError
 from include.cdc.bronze import BronzeLoader, LoadInProgress
-from include.cdc.ingest.drain import DrainError
+from include.cdc.ingest.errors import DrainError
 from include.cdc.warehouse import WarehouseError, WarehouseTarget
 from tests.integration.warehouse import RUN, ingest
 

@@ -17,7 +17,9 @@ from moto import mock_aws
 
 from include.cdc.archive.landing import ObjectKey, decode_record, read_lines
 from include.cdc.archive.storage import ObjectStore
-from include.cdc.ingest.drain import KafkaDrain, LogReplaced, LostOffsets, commit_offsets
+from include.cdc.ingest.drain import KafkaDrain
+from include.cdc.ingest.errors import LogReplaced, LostOffsets
+from include.cdc.ingest.kafka import commit_offsets
 from tests.unit.fake_kafka import FakeConsumer
 from tests.unit.memory_store import MemoryStore
 

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from include.cdc.archive.landing import ObjectKey, decode_record, read_lines
-from include.cdc.ingest.drain import KafkaDrain, commit_offsets
+from include.cdc.ingest.drain import KafkaDrain
+from include.cdc.ingest.kafka import commit_offsets
 from tests.unit.fake_kafka import FakeConsumer
 from tests.unit.memory_store import MemoryStore
 

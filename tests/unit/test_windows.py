@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from include.cdc.archive.landing import ObjectKey, record_fingerprint
-from include.cdc.ingest.windows import LostOffsets, lost_ranges, plan_window
+from include.cdc.ingest.errors import LostOffsets
+from include.cdc.ingest.windows import lost_ranges, plan_window
 
 TOPIC, PREFIX = "cord.ConcordDb.dbo.Product", "product/raw/"
 

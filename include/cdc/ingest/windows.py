@@ -26,22 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from include.cdc.archive.landing import BatchBuffer, ObjectKey
+from include.cdc.ingest.errors import LogReplaced, LostOffsets
 
 log = logging.getLogger(__name__)
 
 CHECK_SPAN = 1000  # read at most this many offsets again to check the archive's newest record
-
-
-class DrainError(RuntimeError):
-    """Kafka could not be drained: unreachable broker, stalled partition, or a log that changed."""
-
-
-class LostOffsets(DrainError):
-    """Records were deleted from Kafka (retention) before they were drained."""
-
-
-class LogReplaced(DrainError):
-    """The archive or the committed offset belongs to another log than the one Kafka now holds."""
 
 
 def lost_ranges(start: int, low: int, archived: list[ObjectKey]) -> list[tuple[int, int]]:

@@ -1,0 +1,124 @@
+"""The Kafka broker as the drain and the offset commit ask it: partitions, committed offsets, the ends of
+each log, the commit. Every failure becomes a DrainError naming the connection and what to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from include.cdc.faults import crash_point
+from include.cdc.ingest.errors import DrainError, LogReplaced, LostOffsets
+from include.cdc.ingest.windows import Window
+
+_OUT_OF_RANGE = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE}
+
+
+class Broker:
+    """The consumer's calls besides reading records; ``conn_id`` only serves error messages."""
+
+    def __init__(self, consumer: Consumer, conn_id: str, timeout: float) -> None:
+        self.consumer = consumer
+        self.conn_id = conn_id
+        self.timeout = timeout
+
+    def partitions(self, topic: str) -> list[int] | None:
+        """The topic's partitions, or None when the topic does not exist."""
+        try:
+            metadata = self.consumer.list_topics(topic, timeout=self.timeout)
+        except KafkaException as exc:
+            raise DrainError(
+                f"Cannot reach Kafka (connection {self.conn_id!r}) to read the metadata of {topic!r} within "
+                f"{self.timeout:g} s: {exc.args[0]}. Check that the brokers are up and that the "
+                f"connection's bootstrap.servers and security settings are right."
+            ) from exc
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            if info is not None and info.error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise DrainError(f"Kafka (connection {self.conn_id!r}) reports {topic!r}: {info.error}")
+            return None
+        return sorted(info.partitions)
+
+    def committed(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        """The group's committed offset of each partition that has one."""
+        try:
+            answer = self.consumer.committed(
+                [TopicPartition(topic, p) for p in partitions], timeout=self.timeout
+            )
+        except KafkaException as exc:
+            raise DrainError(
+                f"Cannot read the committed offsets of {topic!r} from Kafka (connection {self.conn_id!r}): "
+                f"{exc.args[0]}. Check the connection's group.id and the group coordinator."
+            ) from exc
+        return {tp.partition: tp.offset for tp in answer if tp.offset >= 0}
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """(the first offset the log holds, its end offset), asked of the broker, never cached."""
+        try:
+            return self.consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=self.timeout, cached=False
+            )
+        except KafkaException as exc:
+            raise DrainError(
+                f"Cannot read the end offsets of {topic!r} partition {partition} from Kafka "
+                f"(connection {self.conn_id!r}): {exc.args[0]}."
+            ) from exc
+
+    def error(self, error: KafkaError, window: Window | None) -> DrainError:
+        """An error the consumer delivered while reading ``window``: an offset the log cannot serve is
+        either deleted by retention (LostOffsets) or of another log (LogReplaced)."""
+        if window is not None and error.code() in _OUT_OF_RANGE:
+            low, high = self.watermarks(window.topic, window.partition)
+            kind = LostOffsets if window.read_from < low else LogReplaced
+            return kind(
+                f"{window.name}: Kafka (connection {self.conn_id!r}) cannot serve offset {window.read_from}: "
+                f"the log now holds offsets {low}..{high - 1}. "
+                + (
+                    "Records were deleted by retention before they were drained: re-snapshot the table, "
+                    "then rerun with the 'accept_lost_offsets' param."
+                    if kind is LostOffsets
+                    else "The topic was recreated or the broker's log was reset. See the README, 'When the "
+                    "topic was recreated or the broker's log reset'."
+                )
+            )
+        return DrainError(f"Kafka (connection {self.conn_id!r}) returned an error while draining: {error}")
+
+    def stalled(self, windows: Collection[Window]) -> DrainError:
+        """Nothing was delivered for ``timeout`` seconds while ``windows`` had not reached their end."""
+        waiting = {w.name: (w.land_from, w.end) for w in windows}
+        beyond = [w.name for w in windows if w.resume > w.end]
+        hint = (
+            f" For {beyond}, the committed offset or the archive is beyond the end the broker reports: if "
+            f"the topic was recreated or the broker's log was reset, see the README, 'When the topic was "
+            f"recreated or the broker's log reset'."
+            if beyond
+            else ""
+        )
+        return DrainError(
+            f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while partitions "
+            f"{waiting} (next offset, end offset reported at the start) had not reached their end. Check the "
+            f"brokers' health and the connection's settings, then rerun: nothing was committed, so the next "
+            f"attempt starts where this one stopped.{hint}"
+        )
+
+
+def commit_offsets(
+    consumer: Consumer, conn_id: str, topic: str, next_offsets: dict[int, int], timeout: float
+):
+    """Commit the group's offsets for ``topic``: call only once the objects holding them are written."""
+    if not next_offsets:
+        return []
+    crash_point("commit.before_commit")
+    offsets = [TopicPartition(topic, int(p), int(o)) for p, o in sorted(next_offsets.items())]
+    try:
+        answer = consumer.commit(offsets=offsets, asynchronous=False)
+    except KafkaException as exc:
+        raise DrainError(
+            f"Cannot commit offsets of {topic!r} to Kafka (connection {conn_id!r}): {exc.args[0]}. The "
+            f"objects are written; the next run finds them and commits past them."
+        ) from exc
+    failed = [tp for tp in answer or () if tp.error is not None]
+    if failed:
+        raise DrainError(f"Kafka (connection {conn_id!r}) refused the offset commit for {failed}")
+    return [(tp.partition, tp.offset) for tp in offsets]
