@@ -119,7 +119,8 @@ def commit_offsets(drained: dict) -> dict:
 @task(trigger_rule="none_failed")
 def load_bronze(params: dict) -> dict:
     """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
-    from include.cdc import bronze, clients
+    from include.cdc import clients
+    from include.cdc.bronze import load as bronze
 
     settings = Settings.from_env()
     store = clients.object_store(settings)

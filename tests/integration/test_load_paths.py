@@ -15,9 +15,9 @@ import pytest
 from psycopg import pq
 
 from include.cdc.archive.storage import ObjectStore
-from include.cdc.bronze import BronzeTarget, load_bronze
+from include.cdc.bronze.copy_text import copy_timestamp
+from include.cdc.bronze.load import BronzeTarget, load_bronze
 from include.cdc.contract import table
-from include.cdc.copy_text import copy_timestamp
 from tests.integration.test_load_order import bronze_offsets, land, product_events
 from tests.records import Record
 

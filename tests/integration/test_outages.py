@@ -11,9 +11,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.services import HOST
-from include.cdc import bronze, tasks
+from include.cdc import tasks
 from include.cdc.archive.storage import StorageError
-from include.cdc.bronze import BronzeLoader, LoadInProgress
+from include.cdc.bronze import load as bronze
+from include.cdc.bronze.load import BronzeLoader, LoadInProgress
 from include.cdc.ingest.errors import DrainError
 from include.cdc.warehouse import WarehouseError, WarehouseTarget
 from tests.integration.warehouse import RUN, ingest

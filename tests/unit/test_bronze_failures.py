@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from include.cdc import bronze
 from include.cdc.archive.landing import BatchBuffer, ObjectKey, encode_record
 from include.cdc.archive.storage import StorageError
-from include.cdc.bronze import BronzeLoader, BronzeTarget
+from include.cdc.bronze import load as bronze
+from include.cdc.bronze.load import BronzeLoader, BronzeTarget
 from include.cdc.contract import load_contract
 from include.cdc.warehouse import WarehouseError, explain
 from tests.unit.memory_store import MemoryStore

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from include.cdc import bronze
 from include.cdc.archive.landing import BatchBuffer, DamagedObject, ObjectKey, encode_record
-from include.cdc.bronze import BronzeTarget, prepare_object, put_quarantined, quarantine_key
+from include.cdc.bronze import load as bronze
+from include.cdc.bronze.copy_text import copy_timestamp
+from include.cdc.bronze.load import BronzeTarget, prepare_object, put_quarantined, quarantine_key
 from include.cdc.contract import load_contract
-from include.cdc.copy_text import copy_timestamp
 from tests.unit.memory_store import MemoryStore
 
 PRODUCT = load_contract()[0]

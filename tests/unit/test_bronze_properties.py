@@ -12,7 +12,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from include.cdc.bronze import BronzeTarget, prepare_object
+from include.cdc.bronze.load import BronzeTarget, prepare_object
 from include.cdc.contract import load_contract
 from tests.records import (
     NUMBER_BEYOND_NUMERIC,

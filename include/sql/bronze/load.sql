@@ -1,4 +1,4 @@
--- Statements of the bronze load (include/cdc/bronze.py). {table} is quoted by the loader.
+-- Statements of the bronze load (include/cdc/bronze/). {table} is quoted by the loader.
 
 -- name: try_lock
 -- One load at a time per warehouse: a second run waits for nothing and fails with a clear message.

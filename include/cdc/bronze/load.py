@@ -30,8 +30,8 @@ from psycopg import sql
 
 from include.cdc.archive.landing import LandedRecord, ObjectKey, partition_prefix, read_records, topic_prefix
 from include.cdc.archive.storage import ObjectStore, StorageError
+from include.cdc.bronze.copy_text import copy_field, copy_timestamp
 from include.cdc.contract import SourceTable
-from include.cdc.copy_text import copy_field, copy_timestamp
 from include.cdc.debezium.envelope import failure_reason, parse_change_event
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
 from include.cdc.faults import crash_point

@@ -1,4 +1,4 @@
-"""Values as COPY's text format spells them for the bronze load (include/cdc/bronze.py)."""
+"""Values as COPY's text format spells them for the bronze load (include/cdc/bronze/load.py)."""
 
 from __future__ import annotations
 
