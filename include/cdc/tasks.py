@@ -120,13 +120,14 @@ def commit_offsets(drained: dict) -> dict:
 def load_bronze(params: dict) -> dict:
     """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
     from include.cdc import clients
-    from include.cdc.bronze import load as bronze
+    from include.cdc.bronze import load as bronze_load
+    from include.cdc.bronze.target import BronzeTarget
 
     settings = Settings.from_env()
     store = clients.object_store(settings)
     target = clients.warehouse(settings)
     targets = [
-        bronze.BronzeTarget(
+        BronzeTarget(
             table,
             settings.topic(table),
             settings.raw_prefix_for(table),
@@ -137,7 +138,7 @@ def load_bronze(params: dict) -> dict:
     # Closed, not committed, on the way out: the load commits its own work, and the connection may be gone.
     conn = target.connect()
     try:
-        summary = bronze.load_bronze(
+        summary = bronze_load.load_bronze(
             conn,
             store,
             targets,
@@ -147,7 +148,7 @@ def load_bronze(params: dict) -> dict:
             connect=target.connect,
             connections=settings.load_connections,
         )
-    except bronze.TooManyQuarantined as exc:
+    except bronze_load.TooManyQuarantined as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         # No retry: it would find everything loaded, quarantine nothing and pass, and nobody would know.

@@ -16,7 +16,8 @@ from psycopg import pq
 
 from include.cdc.archive.storage import ObjectStore
 from include.cdc.bronze.copy_text import copy_timestamp
-from include.cdc.bronze.load import BronzeTarget, load_bronze
+from include.cdc.bronze.load import load_bronze
+from include.cdc.bronze.target import BronzeTarget
 from include.cdc.contract import table
 from tests.integration.test_load_order import bronze_offsets, land, product_events
 from tests.records import Record

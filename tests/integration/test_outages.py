@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 from devstack.services import HOST
 from include.cdc import tasks
 from include.cdc.archive.storage import StorageError
-from include.cdc.bronze import load as bronze
+from include.cdc.bronze import object_load
 from include.cdc.bronze.load import BronzeLoader, LoadInProgress
 from include.cdc.ingest.errors import DrainError
 from include.cdc.warehouse import WarehouseError, WarehouseTarget
@@ -208,7 +208,7 @@ def test_warehouse_lost_mid_load_fails_once_naming_the_connection_and_the_object
 
     with monkeypatch.context() as m:
         m.setenv("PRODUCT_CDC_LOAD_CONNECTIONS", str(connections))
-        m.setattr(bronze, "crash_point", end_the_sessions)
+        m.setattr(object_load, "crash_point", end_the_sessions)
         with pytest.raises(WarehouseError) as raised:
             tasks.load_bronze.function(params=RUN)
 

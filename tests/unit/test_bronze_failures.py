@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from include.cdc.archive.landing import BatchBuffer, ObjectKey, encode_record
 from include.cdc.archive.storage import StorageError
-from include.cdc.bronze import load as bronze
-from include.cdc.bronze.load import BronzeLoader, BronzeTarget
+from include.cdc.bronze import load
+from include.cdc.bronze.load import BronzeLoader
+from include.cdc.bronze.target import BronzeTarget
 from include.cdc.contract import load_contract
 from include.cdc.warehouse import WarehouseError, explain
 from tests.unit.memory_store import MemoryStore
@@ -122,7 +123,7 @@ def test_when_both_connections_fail_one_error_is_raised_and_the_other_logged(mon
             both_loading.wait()
             raise WarehouseError(f"Cannot load {prepared.key_text}, {WHERE}: the connection was lost")
 
-    monkeypatch.setattr(bronze, "_ObjectLoader", FailingLoader)
+    monkeypatch.setattr(load, "ObjectLoader", FailingLoader)
     loader = BronzeLoader(None, store, WHERE, connect=contextlib.nullcontext, connections=2)
     monkeypatch.setattr(loader, "pending_keys", lambda target: {0: [keys[0]], 1: [keys[1]]})
 

@@ -13,9 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from include.cdc.archive.landing import BatchBuffer, DamagedObject, ObjectKey, encode_record
-from include.cdc.bronze import load as bronze
+from include.cdc.archive.storage import StorageError
+from include.cdc.bronze import prepare
 from include.cdc.bronze.copy_text import copy_timestamp
-from include.cdc.bronze.load import BronzeTarget, prepare_object, put_quarantined, quarantine_key
+from include.cdc.bronze.prepare import prefetched, prepare_object
+from include.cdc.bronze.quarantine import put_quarantined, quarantine_key
+from include.cdc.bronze.target import BronzeTarget
 from include.cdc.contract import load_contract
 from tests.unit.memory_store import MemoryStore
 
@@ -160,8 +163,8 @@ def test_whatever_a_check_raises_quarantines_the_record_with_the_exception(monke
             raise KeyError("a bug in a check")
         return real(key, value, table)
 
-    real = bronze.parse_change_event
-    monkeypatch.setattr(bronze, "parse_change_event", check)
+    real = prepare.parse_change_event
+    monkeypatch.setattr(prepare, "parse_change_event", check)
     key, body = landed_object([(b'{"ID":1}', envelope("poison")), (b'{"ID":1}', envelope())])
     prepared = prepare_object(key, body, TARGET)
     assert len(prepared.rows) == 1
@@ -169,7 +172,7 @@ def test_whatever_a_check_raises_quarantines_the_record_with_the_exception(monke
 
 
 def test_running_out_of_memory_is_not_blamed_on_the_record(monkeypatch):
-    monkeypatch.setattr(bronze, "parse_change_event", lambda *_: (_ for _ in ()).throw(MemoryError()))
+    monkeypatch.setattr(prepare, "parse_change_event", lambda *_: (_ for _ in ()).throw(MemoryError()))
     key, body = landed_object([(b'{"ID":1}', envelope())])
     with pytest.raises(MemoryError):
         prepare_object(key, body, TARGET)
@@ -221,7 +224,7 @@ def test_the_next_object_is_prepared_while_the_current_one_is_loaded():
         return key
 
     seen = []
-    for key in bronze.prefetched("abc", prepare):
+    for key in prefetched("abc", prepare):
         if key != "c":
             following = "abc"[len(seen) + 1]
             assert started[following].wait(timeout=30), f"{following} was not prepared while {key} loaded"
@@ -232,10 +235,10 @@ def test_the_next_object_is_prepared_while_the_current_one_is_loaded():
 def test_a_failed_preparation_stops_the_load_at_that_object():
     def prepare(key: str) -> str:
         if key == "b":
-            raise bronze.StorageError("b is gone")
+            raise StorageError("b is gone")
         return key
 
-    objects = bronze.prefetched("abc", prepare)
+    objects = prefetched("abc", prepare)
     assert next(objects) == "a"
-    with pytest.raises(bronze.StorageError, match="b is gone"):
+    with pytest.raises(StorageError, match="b is gone"):
         next(objects)

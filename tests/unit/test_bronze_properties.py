@@ -12,7 +12,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from include.cdc.bronze.load import BronzeTarget, prepare_object
+from include.cdc.bronze.prepare import prepare_object
+from include.cdc.bronze.target import BronzeTarget
 from include.cdc.contract import load_contract
 from tests.records import (
     NUMBER_BEYOND_NUMERIC,
