@@ -68,7 +68,7 @@ bench: $(MANIFEST)
 
 # PASS/WARN/FAIL per bronze table, staging model and mart of the local stack's warehouse.
 health: $(INSTALLED)
-	eval "$$($(BIN)/python -m devstack env)" && $(BIN)/python -m include.cdc.health
+	eval "$$($(BIN)/python -m devstack env)" && $(BIN)/python -m include.cdc.checks.health
 
 clean:
 	-$(BIN)/python -m devstack reset

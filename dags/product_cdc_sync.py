@@ -12,8 +12,8 @@ from pathlib import Path
 from airflow.sdk import Param, TaskGroup, chain, dag
 
 from include.cdc import tasks
+from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
 from include.cdc.alerts import deadline_alert, failure_email
-from include.cdc.checks import record_run_metrics, sql_checks
 from include.cdc.dbt_group import dbt_task_group
 from include.cdc.settings import Settings
 

@@ -8,7 +8,7 @@ Every kind of SQL here is templated differently, so each goes through sqlfluff w
 (the settings are in ``.sqlfluff``, ``include/sql/.sqlfluff`` and ``include/dbt/compiled.sqlfluff``):
 
 * ``include/sql`` files with Jinja statements (the checks that loop over the contract's tables): the
-  Jinja templater, with ``params`` as ``include/cdc/checks.py`` passes them.
+  Jinja templater, with ``params`` as ``include/cdc/airflow/sql_checks.py`` passes them.
 * every other ``include/sql`` file: the placeholder templater, which fills Airflow's ``{{ params.name }}``,
   psycopg's bound values ``%(name)s`` and ``%s``, and the ``{identifier}`` of ``include/cdc/sqlfiles.py``.
 * the dbt marts: the Jinja templater with sqlfluff's dbt builtins (``ref``, ``this``, ``is_incremental``);

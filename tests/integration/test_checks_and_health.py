@@ -7,8 +7,8 @@ import json
 import pytest
 
 from devstack.demo import load_dag
-from include.cdc import health
 from include.cdc.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
+from include.cdc.checks import health
 from include.cdc.settings import Settings
 from tests.integration.warehouse import dbt, ingest
 

@@ -1,4 +1,4 @@
--- Statements of the health check (include/cdc/health.py). {relation} is quoted by the caller.
+-- Statements of the health check (include/cdc/checks/health.py). {relation} is quoted by the caller.
 
 -- name: exists
 select to_regclass(%(relation)s) is not null;

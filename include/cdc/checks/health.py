@@ -1,6 +1,6 @@
 """Health check of the warehouse: PASS, WARN or FAIL for every bronze table, staging model and mart.
 
-    python -m include.cdc.health [--conn-id cord_warehouse]
+    python -m include.cdc.checks.health [--conn-id cord_warehouse]
 
 A relation that is missing FAILs, one that exists but is empty WARNs, one with rows PASSes. A missing
 or unreachable warehouse connection FAILs with the reason. The exit status is 1 when anything FAILed,
@@ -20,7 +20,7 @@ from include.cdc.settings import Settings
 from include.cdc.sqlfiles import statement
 from include.cdc.warehouse import WarehouseError, WarehouseTarget, explain
 
-MARTS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "marts"
+MARTS_DIR = Path(__file__).resolve().parents[2] / "dbt" / "models" / "marts"
 HEALTH = "health/health.sql"
 
 
@@ -78,7 +78,9 @@ def check(conn_id: str, settings: Settings) -> list[Finding]:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m include.cdc.health", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m include.cdc.checks.health", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--conn-id", default=settings.warehouse_conn_id, help="Airflow connection of the warehouse"
     )

@@ -1,0 +1,1 @@
+"""The Airflow side of the pipeline: what the DAG file builds its tasks from."""
