@@ -1,6 +1,7 @@
 """product_cdc_sync: SQL Server's product catalog, captured by Debezium, into the warehouse's marts.
 
-This file only wires tasks; what each stage does is in include/cdc/ and include/dbt/, and what an
+This file only wires tasks (their order, trigger rules and display names); the tasks are built in
+include/cdc/airflow/, what each stage does is in include/cdc/<stage>/ and include/dbt/, and what an
 operator does when a stage fails is in include/docs/product_cdc_sync.md (the DAG's Docs tab).
 """
 
@@ -9,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from airflow.sdk import Param, TaskGroup, chain, dag
+from airflow.sdk import Param, TaskGroup, TriggerRule, chain, dag
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
+from include.cdc.airflow.alerts import deadline_alert, failure_email
+from include.cdc.airflow.dbt_group import dbt_task_group
 from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
-from include.cdc.alerts import deadline_alert, failure_email
-from include.cdc.dbt_group import dbt_task_group
 from include.cdc.settings import Settings
 
 INCLUDE = Path(__file__).resolve().parents[1] / "include"
@@ -77,12 +78,19 @@ def product_cdc_sync():
         tasks.check_connector.override(task_display_name="Connector status check")(),
         drained,
         tasks.commit_offsets.override(task_display_name="Commit Kafka offsets")(drained),
-        tasks.load_bronze.override(task_display_name="Bronze load")(),
+        # Runs after a full refresh's drain and commit skipped themselves, not after one failed.
+        tasks.load_bronze.override(task_display_name="Bronze load", trigger_rule=TriggerRule.NONE_FAILED)(),
         dbt_task_group(settings),
         checks,
         tasks.publish_marts.override(task_display_name="Publish mart Assets")(),
     )
-    checks >> record_run_metrics(settings)
+    # Measured once the checks ran, even when one failed (not when they never ran because the marts
+    # were not built), so that the next run compares with this one.
+    checks >> record_run_metrics(
+        settings,
+        task_display_name="Record run metrics",
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
+    )
 
 
 product_cdc_sync()

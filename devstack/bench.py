@@ -70,7 +70,7 @@ RUN = {"full_refresh": False, "max_events": 0}
 
 
 def stage_drain() -> int:
-    from include.cdc import tasks
+    from include.cdc.airflow import tasks
 
     drained = tasks.drain_kafka.function(params=RUN)
     tasks.commit_offsets.function(drained)
@@ -78,7 +78,7 @@ def stage_drain() -> int:
 
 
 def stage_load() -> int:
-    from include.cdc import tasks
+    from include.cdc.airflow import tasks
 
     return tasks.load_bronze.function(params=RUN)["total"]["rows_loaded"]
 
@@ -137,7 +137,7 @@ def dbt_group_seconds() -> float:
 def cli_dbt_build(env: dict[str, str]) -> float:
     """Wall seconds of ``dbt build --full-refresh`` as a user runs it from a shell: the floor for the dbt
     task group rebuilding every model."""
-    from include.cdc.dbt_group import DBT
+    from include.cdc.airflow.dbt_group import DBT
 
     command = [DBT, *_dbt_arguments("build", env["BENCH_DBT_TARGET"]), "--full-refresh"]
     started = time.perf_counter()
@@ -181,7 +181,7 @@ STAGES = {
 def measure_stage(name: str) -> dict[str, float]:
     """Run one stage in this process (``python -m devstack.bench --stage NAME``): its work seconds, the
     events it reported and the process's peak resident memory."""
-    from include.cdc import tasks  # noqa: F401 (the task modules' imports are start-up, not work)
+    from include.cdc.airflow import tasks  # noqa: F401 (the task modules' imports are start-up, not work)
 
     warm, stage = STAGES[name]
     if warm:

@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devstack.demo import load_dag
+from include.cdc.airflow.tasks import FULL_REFRESH_SKIP
 from include.cdc.contract import load_contract
-from include.cdc.tasks import FULL_REFRESH_SKIP
 from tests.integration.browser import new_page, screenshot
 from tests.integration.conftest import Corner, new_corner, real_airflow
 

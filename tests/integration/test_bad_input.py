@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from devstack.debezium_encoding import Message
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from tests.integration.warehouse import RUN, dbt, ingest
 
 pytestmark = pytest.mark.integration

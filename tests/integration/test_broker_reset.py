@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.ingest.errors import LogReplaced
 from tests.integration.warehouse import RUN, ingest
 

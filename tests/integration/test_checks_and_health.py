@@ -7,7 +7,7 @@ import json
 import pytest
 
 from devstack.demo import load_dag
-from include.cdc.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
+from include.cdc.airflow.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
 from include.cdc.checks import health
 from include.cdc.settings import Settings
 from tests.integration.warehouse import dbt, ingest

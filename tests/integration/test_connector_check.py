@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from devstack.services import CONNECTOR
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.connect.check import ConnectorNotReady
 
 pytestmark = pytest.mark.integration

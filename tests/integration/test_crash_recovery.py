@@ -26,7 +26,7 @@ import pytest
 from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
 from devstack.verify import mart_mismatches, staging_mismatches
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.archive.landing import ObjectKey
 from tests.integration.warehouse import RUN, ingest
 

@@ -1,9 +1,9 @@
 """The dbt unit tests (``unit_tests:`` in the models' property files) on the test stack's PostgreSQL.
 
 They specify staging's latest-state rule and the marts' derived columns on hand-made rows; the DAG's
-dbt commands leave them out (include/cdc/dbt_group.py), so they run here, in ``make test``. dbt reads
-each mocked input's column types from its relation, so the test's database first gets empty bronze
-tables and every model built on them.
+dbt commands leave them out (include/cdc/airflow/dbt_group.py), so they run here, in ``make test``. dbt
+reads each mocked input's column types from its relation, so the test's database first gets empty
+bronze tables and every model built on them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from tests.integration.warehouse import DBT_PROJECT, RUN, dbt
 
 pytestmark = pytest.mark.integration

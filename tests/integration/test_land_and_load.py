@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.archive.landing import ObjectKey
 
 pytestmark = pytest.mark.integration

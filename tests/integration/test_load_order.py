@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.contract import table
 from tests.integration.warehouse import RUN
 from tests.records import Record, landed_object

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.contract import load_contract
 from tests.integration.warehouse import RUN, dbt
 from tests.records import (

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.services import HOST
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from include.cdc.archive.storage import StorageError
 from include.cdc.bronze import object_load
 from include.cdc.bronze.load import BronzeLoader, LoadInProgress

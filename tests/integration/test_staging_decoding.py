@@ -13,7 +13,7 @@ from uuid import UUID
 
 import pytest
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from tests.integration.warehouse import dbt
 
 pytestmark = pytest.mark.integration

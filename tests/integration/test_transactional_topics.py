@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.debezium_encoding import Message
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 from tests.integration.warehouse import RUN
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
-from include.cdc import tasks
+from include.cdc.airflow import tasks
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "include" / "dbt"
 RUN = {"full_refresh": False, "max_events": 0}

@@ -296,7 +296,7 @@ def test_a_missing_topic_is_logged_and_skipped(store, caplog):
 def test_the_consumer_reads_committed_records_to_the_end_and_never_jumps(monkeypatch):
     from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 
-    from include.cdc.clients import DrainConsumerHook
+    from include.cdc.airflow.clients import DrainConsumerHook
 
     seen = {}
     monkeypatch.setattr(KafkaConsumerHook, "_get_client", lambda self, config: seen.update(config))

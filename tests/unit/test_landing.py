@@ -95,7 +95,7 @@ def test_batch_buffer_compresses_deterministically():
 
 def test_the_pipelines_s3_client_gives_up_instead_of_waiting_forever():
     """The client the tasks build (not only the module's constant) bounds every call's wait and retries."""
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.settings import Settings
 
     config = clients.object_store(Settings()).client.meta.config

@@ -39,14 +39,12 @@ def sql_checks(settings: Settings) -> list[SQLCheckOperator]:
     ]
 
 
-def record_run_metrics(settings: Settings) -> SQLExecuteQueryOperator:
-    """Figures of this run for the next run's comparisons; measured once the checks ran, even when one
-    failed (not when they never ran because the marts were not built)."""
+def record_run_metrics(settings: Settings, **operator_args) -> SQLExecuteQueryOperator:
+    """Figures of this run for the next run's comparisons (``bronze.run_metrics``)."""
     return SQLExecuteQueryOperator(
         task_id="record_run_metrics",
-        task_display_name="Record run metrics",
         conn_id=settings.warehouse_conn_id,
         sql="monitoring/record_run_metrics.sql",
         parameters={"run_id": "{{ run_id }}"},
-        trigger_rule="all_done_min_one_success",
+        **operator_args,
     )

@@ -1,6 +1,6 @@
 """Airflow Assets this package updates, for downstream DAGs to schedule on.
 
-from include.cdc.assets import DIM_PRODUCT
+from include.cdc.airflow.assets import DIM_PRODUCT
 
 @dag(schedule=[DIM_PRODUCT])
 def refresh_product_embeddings(): ...

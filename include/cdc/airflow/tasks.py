@@ -1,9 +1,10 @@
 """The DAG's Python tasks: thin shells that build clients from Airflow connections and call the logic.
 
-Everything they decide is in the plain modules beside this one (connector, drain, bronze); here are only
-run parameters and logging. Tasks hand each other object keys, counts and offsets, never payloads.
-Those modules and the clients are imported inside each task: this module is on the DAG file's import
-path, which every task start and every DAG processor pass pays for.
+Everything they decide is in the stage packages (``include/cdc/connect``, ``ingest``, ``bronze``); here
+are only run parameters and logging, and how they run (trigger rules, display names) is the DAG file's.
+Tasks hand each other object keys, counts and offsets, never payloads. The stage modules and the clients
+are imported inside each task: this module is on the DAG file's import path, which every task start and
+every DAG processor pass pays for.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from include.cdc.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
+from include.cdc.airflow.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
 from include.cdc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ FULL_REFRESH_SKIP = (
 @task
 def check_connector() -> str:
     """Fail unless the Debezium connector and all its tasks are RUNNING."""
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.connect import check as connector
 
     settings = Settings.from_env()
@@ -46,7 +47,7 @@ def drain_kafka(params: dict) -> dict:
     if params["full_refresh"]:
         log.info("skipped: %s", FULL_REFRESH_SKIP)  # the skip's own message shows only in "Post Execute"
         raise AirflowSkipException(FULL_REFRESH_SKIP)
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.ingest import drain
 
     settings = Settings.from_env()
@@ -91,7 +92,7 @@ def drain_kafka(params: dict) -> dict:
 @task
 def commit_offsets(drained: dict) -> dict:
     """Commit the consumer group's offsets, once every object that holds the records is in the bucket."""
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.ingest import kafka
 
     settings = Settings.from_env()
@@ -116,10 +117,10 @@ def commit_offsets(drained: dict) -> dict:
     return {"committed": {t: dict(offsets) for t, offsets in committed.items()}}
 
 
-@task(trigger_rule="none_failed")
+@task
 def load_bronze(params: dict) -> dict:
     """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.bronze import load as bronze_load
     from include.cdc.bronze.target import BronzeTarget
 
@@ -161,7 +162,7 @@ def load_bronze(params: dict) -> dict:
 @task(outlets=[DIM_PRODUCT, DIM_PRODUCT_SEARCH])
 def publish_marts() -> dict:
     """Record an update of the marts' Airflow Assets once every check has passed."""
-    from include.cdc import clients
+    from include.cdc.airflow import clients
     from include.cdc.sqlfiles import statement
 
     settings = Settings.from_env()

@@ -20,7 +20,7 @@ from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.cdc.settings import Settings
 
-DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 _BESIDE_AIRFLOW = Path(sys.executable).with_name("dbt")
 DBT = str(_BESIDE_AIRFLOW) if _BESIDE_AIRFLOW.exists() else "dbt"  # dbt installed with Airflow, or on PATH
