@@ -1,4 +1,4 @@
-"""Values as COPY's text format spells them for the bronze load (include/cdc/bronze/load.py)."""
+"""Values as COPY's text format spells them in the bronze load's rows (``prepare.py``)."""
 
 from __future__ import annotations
 
