@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from devstack.dag_runner import run_dag
 from devstack.debezium_encoding import Message
 from devstack.demo import ensure_airflow_db, load_dag
+from devstack.technical_columns import DEFINITION
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract
 from include.cdc.sqlfiles import SQL_DIR
@@ -65,6 +67,14 @@ def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag
     assert set(run.task_states) == set(dag.task_ids)
     assert staging_mismatches(corner.query, generator) == []
     assert mart_mismatches(corner.query, generator) == []
+    technical = [column["name"] for column in yaml.safe_load(DEFINITION.read_text())]
+    for table in load_contract():  # what the staging macro builds is what the property files document
+        built = corner.query(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'staging' and table_name = %s order by ordinal_position",
+            table.staging_model,
+        )
+        assert [row["column_name"] for row in built] == [c.name for c in table.columns] + technical
 
     before = {
         t.staging_model: snapshot(corner, f"staging.{t.staging_model}", t.primary_key[0])
