@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from devstack import docs as dbt_docs
-from devstack.services import Stack, StackError
+from devstack.stack import Stack, StackError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, value in stack.airflow_env().items():
                 print(f"export {name}={shlex.quote(value)}")
         elif args.command == "airflow":
-            from devstack.airflow_services import serve
             from devstack.demo import prepare_airflow
+            from devstack.stack.local_airflow import serve
 
             prepare_airflow(stack)
             serve(stack, args.scheduled_runs)
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "connector-state":
             stack.connect.set_state(args.state, args.delay_seconds)
         elif args.command == "feed":
-            from devstack.feed import feed as produce_events
-            from devstack.generator import GeneratorOptions
+            from devstack.synth.feed import feed as produce_events
+            from devstack.synth.generator import GeneratorOptions
 
             options = GeneratorOptions(
                 products=args.products, events=args.events, seed=args.seed, partitions=args.partitions

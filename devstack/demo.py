@@ -8,9 +8,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from devstack.feed import ensure_topic, produce
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
-from devstack.services import REPO, Stack
+from devstack.stack import Stack
+from devstack.stack.config import REPO
+from devstack.synth.feed import ensure_topic, produce
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.sqlfiles import SQL_DIR
 

@@ -18,7 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.services import HOST, Process, Stack, StackError, _claim_ports, answers_tcp, wait_until
+from devstack.stack import Stack
+from devstack.stack.config import HOST, StackError
+from devstack.stack.process import Process, answers_tcp, claim_ports, wait_until
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "include" / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
@@ -79,7 +81,7 @@ def generate(stack: Stack, target: Path, database: str | None = None) -> Path:
 
 
 def _serve_argv(target: Path, port: int) -> list[str]:
-    _claim_ports("the dbt docs server", [port], "CORD_STACK_DOCS_PORT")
+    claim_ports("the dbt docs server", [port], "CORD_STACK_DOCS_PORT")
     return [sys.executable, "-m", "http.server", "--bind", HOST, "--directory", str(target), str(port)]
 
 

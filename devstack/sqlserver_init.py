@@ -6,7 +6,7 @@ from ``include/dbt/models/staging/*.yml``, the primary key from ``config.unique_
 for every dbt relationships test), enables change data capture on the database and on each table, and
 inserts a small catalog. Each step is skipped when it is done already, so the script runs at every start.
 
-The seed rows are the snapshot of the event generator (``devstack.generator``): the same plausible
+The seed rows are the snapshot of the event generator (``devstack.synth.generator``): the same plausible
 catalog the local stack's events describe, children pointing at existing products.
 
 Regenerate after a contract change (``tests/unit/test_astro_project.py`` fails until then)::
@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 from include.cdc.contract import Column, SourceTable, SqlServerType, load_contract
 from include.cdc.settings import Settings
 

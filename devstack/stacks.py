@@ -1,7 +1,7 @@
 """The stacks besides the demo's (``.stack/``, the default ports): the tests' and the benchmark's, each
 with its own directory and ports, so that a running demo, a test session and a benchmark never meet.
 
-Stdlib only: the variables must be set before ``devstack.services`` (which reads them on import) and
+Stdlib only: the variables must be set before ``devstack.stack`` (which reads them on import) and
 Airflow (which reads its configuration on import) are imported.
 """
 

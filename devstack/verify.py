@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from uuid import UUID
 
-from devstack.generator import PRODUCT, ChangeEventGenerator, expected_staging_rows
+from devstack.synth.generator import ChangeEventGenerator
+from devstack.synth.state import PRODUCT
 
 Query = Callable[[str], list[dict]]
 
@@ -83,6 +85,26 @@ def _compare(query: Query, relation: str, keys: tuple[str, ...], expected: dict[
     repeated = sorted(key for key, n in counts.items() if n > 1)
     problems = [f"{relation}: keys held more than once: {repeated[:5]}"] if repeated else []
     return problems + _diff(relation, expected, {tuple(row[k] for k in keys): row for row in rows})
+
+
+def expected_staging_rows(generator: ChangeEventGenerator, table: str = PRODUCT) -> dict[tuple, dict]:
+    """One table's staging rows the warehouse must end with: column name -> value as psycopg returns it."""
+    contract = generator.tables[table]
+    state = generator.state[table]
+    rows = {}
+    for key, row in state.rows.items():
+        out = {}
+        for column in contract.columns:
+            value = row.get(column.source_column)
+            t = column.sqlserver_type
+            if value is not None and t.name == "uniqueidentifier":
+                value = value.lower()
+            elif value is not None and t.name in {"decimal", "numeric", "money", "smallmoney"}:
+                value = Decimal(value).quantize(Decimal(1).scaleb(-t.scale))
+            out[column.name] = value
+        out["deleted"] = key in state.deleted
+        rows[key] = out
+    return rows
 
 
 def staging_mismatches(query: Query, generator: ChangeEventGenerator) -> list[str]:

@@ -17,7 +17,7 @@ from devstack.stacks import stack_env
 for name, value in stack_env("tests").items():
     os.environ.setdefault(name, value)  # a variable already set (another checkout's ports) wins
 
-from devstack.services import Stack  # noqa: E402 (needs the variables above)
+from devstack.stack import Stack  # noqa: E402 (needs the variables above)
 
 os.environ.update(Stack().airflow_env())
 os.environ.update(

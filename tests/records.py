@@ -23,8 +23,8 @@ from functools import cache
 import yaml
 from hypothesis import strategies as st
 
-from devstack.debezium_encoding import Message
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from devstack.synth.debezium_encoding import Message
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 from include.cdc.archive.landing import BatchBuffer, ObjectKey, encode_record
 from include.cdc.contract import STAGING_MODELS_DIR, SourceTable, load_contract
 

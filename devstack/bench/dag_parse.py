@@ -8,7 +8,7 @@ the median wall time of whole interpreters, start to exit, the kinds run in turn
 machine falls on all of them alike. ``four_at_once`` is the slowest of four cold parses started together,
 as when four dbt tasks start at once: it must stay far below Airflow's DagBag import timeout.
 
-    python -m devstack.dag_parse [--rounds 5]
+    python -m devstack.bench.dag_parse [--rounds 5]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 KINDS = ("sdk_and_cosmos", "baseline", "cold")
 IMPORT_TIMEOUT_SECONDS = 30.0  # Airflow's [core] dagbag_import_timeout default
@@ -111,7 +111,7 @@ def environment(airflow_home: Path) -> dict[str, str]:
 def _children(kind: str, count: int, env: dict[str, str]) -> float:
     """Wall seconds until the last of ``count`` interpreters of one kind, started together, has exited."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "devstack.dag_parse", "--child", kind]
+    command = [sys.executable, "-m", "devstack.bench.dag_parse", "--child", kind]
     processes = [
         subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(count)
@@ -140,7 +140,9 @@ def measure(rounds: int, airflow_home: Path) -> ParseTimes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m devstack.dag_parse", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.bench.dag_parse", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--modules", action="store_true", help=argparse.SUPPRESS)

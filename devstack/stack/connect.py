@@ -6,20 +6,25 @@ and changes state the way the real API does: ``PUT .../pause`` (202), ``PUT .../
 ``PUT .../stop`` (204), ``POST .../restart`` (202). Situations an operator cannot cause through the
 API (a failed task, a connector just created, a worker answering 500 or slowly) are set through
 ``PUT /__stub/state`` with ``{"state": ..., "delay_seconds": ...}``; the state is kept in a file so
-that it survives a restart of the stub.
+that it survives a restart of the stub. ``ConnectStub`` runs it as a service of the stack
+(``python -m devstack.stack.connect``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-SAMPLES = Path(__file__).resolve().parent / "kafka_connect_samples"
+from devstack.stack.config import CONNECTOR, HOST, REPO, STACK_DIR, Ports
+from devstack.stack.service import ProcessService
+
+SAMPLES = Path(__file__).resolve().parents[1] / "kafka_connect_samples"
 SAMPLE_CONNECTOR = "sqlserver-product-v2"
 STATES = {
     "running": "200-running.json",
@@ -135,6 +140,51 @@ def make_handler(stub: StubState) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
 
     return Handler
+
+
+class ConnectStub(ProcessService):
+    name = "the Kafka Connect stand-in"
+    port_variable = "CORD_STACK_CONNECT_PORT"
+    ready_seconds = 15
+    cwd = REPO
+
+    def __init__(self, ports: Ports, stack_dir: Path = STACK_DIR) -> None:
+        super().__init__("kafka-connect-stub", stack_dir)
+        self.port = ports.connect
+        self.state_file = stack_dir / "connect" / "state.json"
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def ports(self) -> list[int]:
+        return [self.port]
+
+    def prepare(self) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "devstack.stack.connect",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--state-file",
+            str(self.state_file),
+            "--connector",
+            CONNECTOR,
+        ]
+
+    def set_state(self, state: str, delay_seconds: float = 0.0) -> None:
+        import requests
+
+        response = requests.put(
+            f"{self.url}/__stub/state", json={"state": state, "delay_seconds": delay_seconds}, timeout=5
+        )
+        response.raise_for_status()
 
 
 def main() -> None:

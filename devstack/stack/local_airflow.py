@@ -16,7 +16,9 @@ from pathlib import Path
 
 import requests
 
-from devstack.services import HOST, Stack, StackError, _claim_ports, log_tail, stop_processes, wait_until
+from devstack.stack.config import HOST, StackError
+from devstack.stack.process import claim_ports, log_tail, stop_processes, wait_until
+from devstack.stack.stack import Stack
 
 API_PORT = int(os.environ.get("CORD_STACK_AIRFLOW_PORT", "28080"))
 # Four Airflow processes and their first DAG parses on a busy 2-core machine can take minutes: the wait
@@ -71,7 +73,7 @@ class AirflowServices:
     def start(self) -> None:
         """Start the four processes and wait until each reports healthy; on any failure (Ctrl-C included),
         stop what was started."""
-        _claim_ports("the Airflow API server", [self.port], "CORD_STACK_AIRFLOW_PORT")
+        claim_ports("the Airflow API server", [self.port], "CORD_STACK_AIRFLOW_PORT")
         settled = fail_leftover_runs()
         if settled:
             print(f"marked {settled} run(s) left unfinished by a killed dag.test() as failed")

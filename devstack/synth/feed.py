@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from devstack.debezium_encoding import Message
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from devstack.synth.debezium_encoding import Message
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:

@@ -7,10 +7,11 @@ deleted with everything that hangs off them (each delete followed by a tombstone
 (a delete and a create with the same LSNs, the children moved to the new key in the same transaction);
 soft deletes; and a steady stream of price, stock, OEM and analogue updates. Connector restarts emit
 recent events again at new offsets, and keys can be made to move to other partitions mid-stream.
-Values are encoded as the connector does (``devstack.debezium_encoding``), messages come in both
+Values are encoded as the connector does (``debezium_encoding.py``), messages come in both
 JsonConverter forms and both decimal modes.
 
-The generator keeps the true final state of every table, so tests compare the warehouse with it.
+The generator keeps the true final state of every table, so tests compare the warehouse with it
+(devstack.verify).
 """
 
 from __future__ import annotations
@@ -18,113 +19,25 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
 
-from devstack.debezium_encoding import Message, TableEncoder, lsn
-from devstack.values import CatalogValues, ChildValues
+from devstack.synth.catalog_changes import CatalogChanges
+from devstack.synth.child_values import ChildValues
+from devstack.synth.debezium_encoding import Message, TableEncoder, lsn
+from devstack.synth.state import (
+    CHILDREN_PER_PRODUCT,
+    FIRST_IDS,
+    PRODUCT,
+    TRANSACTION_SPAN,
+    FinalState,
+    GeneratorOptions,
+    KeyPool,
+    StreamCounts,
+)
+from devstack.synth.values import CatalogValues
 from include.cdc.contract import SourceTable, load_contract
 
-PRODUCT = "Product"
-FIRST_IDS = {
-    "Product": 1001,
-    "ProductAvailability": 500_001,
-    "ProductAnalogue": 700_001,
-    "ProductOEMNumber": 900_001,
-}
-TRANSACTION_SPAN = 4096  # LSN numbers reserved per transaction: its changes, then its commit
-# Day-to-day changes besides product updates, by table: (share of single changes, what kind);
-# the stock share is GeneratorOptions.stock_change_share.
-CHILD_CHANGES = {
-    "ProductAvailability": (None, {"u": 0.9, "c": 0.05, "d": 0.05}),
-    "ProductOEMNumber": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
-    "ProductAnalogue": (0.04, {"u": 0.25, "c": 0.5, "d": 0.25}),
-}
-CHILDREN_PER_PRODUCT = {"ProductAvailability": (1, 3), "ProductOEMNumber": (1, 2), "ProductAnalogue": (0, 2)}
 
-
-@dataclass
-class GeneratorOptions:
-    products: int = 115  # products active at the end
-    events: int = 31_970  # change events (envelopes) over every topic, re-emitted ones included
-    seed: int = 7
-    partitions: int = 3
-    converter: str = "mixed"  # schema | plain | mixed: JsonConverter schemas.enable true/false
-    decimals: str = "mixed"  # precise | string | mixed: decimal.handling.mode
-    delete_share: float = 0.005  # product deletes, of streaming changes
-    pk_change_share: float = 0.001
-    soft_delete_share: float = 0.003
-    transaction_share: float = 0.1  # single changes that commit together with the next one
-    stock_change_share: float = (
-        0.33  # single changes that move stock (the rest: products, OEM numbers, links)
-    )
-    restart_every: int = 5_000  # a connector restart re-emits recent events every so many events (0: never)
-    restart_replay: int = 40
-    repartition_at: float = 0.0  # share of the stream after which keys hash to other partitions (0: never)
-    start: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 6, 0, 0))
-    period: timedelta = timedelta(days=30)
-    topic_prefix: str = "cord"
-    database: str = "ConcordDb"
-
-
-class KeyPool:
-    """Keys with O(1) add, remove and random choice."""
-
-    def __init__(self) -> None:
-        self._keys: list[tuple] = []
-        self._index: dict[tuple, int] = {}
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def __contains__(self, key: tuple) -> bool:
-        return key in self._index
-
-    def add(self, key: tuple) -> None:
-        if key not in self._index:
-            self._index[key] = len(self._keys)
-            self._keys.append(key)
-
-    def remove(self, key: tuple) -> None:
-        position = self._index.pop(key)
-        last = self._keys.pop()
-        if position < len(self._keys):
-            self._keys[position] = last
-            self._index[last] = position
-
-    def choice(self, rng: random.Random) -> tuple:
-        return self._keys[rng.randrange(len(self._keys))]
-
-
-@dataclass
-class FinalState:
-    """What one source table holds after the stream: every row ever seen, and which were deleted."""
-
-    rows: dict[tuple, dict] = field(default_factory=dict)
-    deleted: set[tuple] = field(default_factory=set)
-
-    def live_keys(self) -> set[tuple]:
-        return self.rows.keys() - self.deleted
-
-    def active_keys(self) -> set[tuple]:
-        """Live rows that are not soft-deleted (only products have the flag)."""
-        return {k for k in self.live_keys() if not self.rows[k].get("IsDeleted")}
-
-
-@dataclass
-class StreamCounts:
-    envelopes: int = 0
-    tombstones: int = 0
-    reemitted: int = 0
-    by_op: dict[str, int] = field(default_factory=lambda: {"r": 0, "c": 0, "u": 0, "d": 0})
-
-    @property
-    def messages(self) -> int:
-        return self.envelopes + self.tombstones
-
-
-class ChangeEventGenerator:
+class ChangeEventGenerator(CatalogChanges):
     def __init__(
         self, options: GeneratorOptions | None = None, tables: tuple[SourceTable, ...] | None = None
     ):
@@ -240,127 +153,6 @@ class ChangeEventGenerator:
         if table == PRODUCT and key in self._active_products:
             self._active_products.remove(key)
 
-    # -- changes --------------------------------------------------------------------------------
-
-    def _insert(self, table: str, row: dict, source: dict, headers=None) -> list[Message]:
-        self._track(table, row)
-        return [
-            self._emit(
-                table,
-                "c",
-                None,
-                row,
-                {**source, "event_serial_no": source.get("event_serial_no", 1)},
-                headers,
-            )
-        ]
-
-    def _update(self, table: str, key: tuple, new: dict, source: dict) -> list[Message]:
-        before = self.state[table].rows[key]
-        self._track(table, new)
-        return [self._emit(table, "u", before, new, {**source, "event_serial_no": 2})]
-
-    def _delete(self, table: str, key: tuple, source: dict, headers=None) -> list[Message]:
-        before = self.state[table].rows[key]
-        self._untrack(table, key)
-        deleted = self._emit(table, "d", before, None, {**source, "event_serial_no": 1}, headers)
-        self.counts[table].tombstones += 1
-        return [deleted, self.encoders[table].tombstone(deleted, key, self._salt)]
-
-    def _source(self, commit: str) -> dict:
-        return {"commit_lsn": commit, "change_lsn": self._change_lsn()}
-
-    def _child_row(self, table: str, owner: int, now: datetime) -> dict | None:
-        references = {column: owner if i == 0 else None for i, column in enumerate(self.references[table])}
-        for column in self.references[table][1:]:
-            candidates = [
-                k for k in (self._active_products.choice(self.rng) for _ in range(3)) if k[0] != owner
-            ]
-            if not candidates:
-                return None  # an analogue link needs another product
-            references[column] = candidates[0][0]
-        return self.values[table].new_row(self._new_id(table), references, now)
-
-    def _create_product(self) -> list[Message]:
-        commit = self._begin()
-        product = self.values[PRODUCT].new_row(self._new_id(PRODUCT), self._moment)
-        out = self._insert(PRODUCT, product, self._source(commit))
-        for table, (low, high) in CHILDREN_PER_PRODUCT.items():
-            for _ in range(self.rng.randint(low, high) if table in self.tables else 0):
-                row = self._child_row(table, product["ID"], self._moment)
-                if row is not None:
-                    out += self._insert(table, row, self._source(commit))
-        return out
-
-    def _delete_product(self, key: tuple) -> list[Message]:
-        """Delete a product and, first, every row that refers to it (as the foreign keys require)."""
-        commit = self._begin()
-        out = []
-        for table, child in sorted(self._pointing_at.get(key[0], set())):
-            if child in self._live[table]:
-                out += self._delete(table, child, self._source(commit))
-        return out + self._delete(PRODUCT, key, self._source(commit))
-
-    def _change_product_key(self, key: tuple) -> list[Message]:
-        """A primary-key update: delete of the old key and create of the new one, children moved along."""
-        commit = self._begin()
-        old = self.state[PRODUCT].rows[key]
-        new = {**old, "ID": self._new_id(PRODUCT), "Updated": self._moment}
-        new_key = self.encoders[PRODUCT].key_of(new)
-        source = self._source(commit)
-        out = self._delete(
-            PRODUCT, key, source, [("__debezium.newkey", self.encoders[PRODUCT].key_bytes(new_key, False))]
-        )
-        out += self._insert(
-            PRODUCT,
-            new,
-            {**source, "event_serial_no": 2},
-            [("__debezium.oldkey", self.encoders[PRODUCT].key_bytes(key, False))],
-        )
-        for table, child in sorted(self._pointing_at.get(key[0], set())):
-            if child in self._live[table]:
-                row = self.state[table].rows[child]
-                moved = {
-                    c: (new["ID"] if c in self.references[table] and v == old["ID"] else v)
-                    for c, v in row.items()
-                }
-                out += self._update(table, child, moved, self._source(commit))
-        return out
-
-    def _single_change(self, commit: str) -> list[Message]:
-        """One day-to-day change: mostly a product update, else a stock, OEM or analogue change."""
-        roll = self.rng.random()
-        for table, (share, ops) in CHILD_CHANGES.items():
-            share = self.options.stock_change_share if share is None else share
-            if table not in self.tables:
-                continue
-            if roll < share:
-                op = self.rng.choices(list(ops), weights=list(ops.values()))[0]
-                live = self._live[table]
-                if op == "c" or not len(live):
-                    row = self._child_row(table, self._active_products.choice(self.rng)[0], self._moment)
-                    if row is not None:
-                        return self._insert(table, row, self._source(commit))
-                    break
-                key = live.choice(self.rng)
-                if op == "d":
-                    return self._delete(table, key, self._source(commit))
-                return self._update(
-                    table,
-                    key,
-                    self.values[table].change(self.state[table].rows[key], self._moment),
-                    self._source(commit),
-                )
-            roll -= share
-        key = self._active_products.choice(self.rng)
-        new = self.values[PRODUCT].change(self.state[PRODUCT].rows[key], self._moment)
-        return self._update(PRODUCT, key, new, self._source(commit))
-
-    def _soft_delete(self, key: tuple) -> list[Message]:
-        commit = self._begin()
-        new = {**self.values[PRODUCT].change(self.state[PRODUCT].rows[key], self._moment), "IsDeleted": True}
-        return self._update(PRODUCT, key, new, self._source(commit))
-
     # -- the stream -----------------------------------------------------------------------------
 
     def _snapshot(self) -> Iterator[Message]:
@@ -475,23 +267,3 @@ class ChangeEventGenerator:
 
     def _reemitted_total(self) -> int:
         return sum(c.reemitted for c in self.counts.values())
-
-
-def expected_staging_rows(generator: ChangeEventGenerator, table: str = PRODUCT) -> dict[tuple, dict]:
-    """One table's staging rows the warehouse must end with: column name -> value as psycopg returns it."""
-    contract = generator.tables[table]
-    state = generator.state[table]
-    rows = {}
-    for key, row in state.rows.items():
-        out = {}
-        for column in contract.columns:
-            value = row.get(column.source_column)
-            t = column.sqlserver_type
-            if value is not None and t.name == "uniqueidentifier":
-                value = value.lower()
-            elif value is not None and t.name in {"decimal", "numeric", "money", "smallmoney"}:
-                value = Decimal(value).quantize(Decimal(1).scaleb(-t.scale))
-            out[column.name] = value
-        out["deleted"] = key in state.deleted
-        rows[key] = out
-    return rows

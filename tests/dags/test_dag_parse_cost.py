@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from devstack import dag_parse
+from devstack.bench import dag_parse
 
 # Imported by the task bodies, never on the DAG file's import path.
 CLIENT_LIBRARIES = {"boto3", "botocore", "confluent_kafka", "psycopg", "aiohttp", "msgspec", "isal", "dbt"}
@@ -20,7 +20,7 @@ CLIENT_LIBRARIES = {"boto3", "botocore", "confluent_kafka", "psycopg", "aiohttp"
 
 def test_the_dag_file_imports_no_client_library(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "devstack.dag_parse", "--modules"],
+        [sys.executable, "-m", "devstack.bench.dag_parse", "--modules"],
         cwd=dag_parse.REPO,
         env=dag_parse.environment(tmp_path),
         capture_output=True,

@@ -19,12 +19,13 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from devstack.airflow_services import AirflowServices
-from devstack.debezium_encoding import Message
 from devstack.demo import ensure_airflow_db
-from devstack.feed import ensure_topic, produce
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
-from devstack.services import WAREHOUSE_ROLE, Stack
+from devstack.stack import Stack
+from devstack.stack.config import WAREHOUSE_ROLE
+from devstack.stack.local_airflow import AirflowServices
+from devstack.synth.debezium_encoding import Message
+from devstack.synth.feed import ensure_topic, produce
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 from include.cdc.contract import load_contract, table
 from include.cdc.settings import Settings
 from tests.integration import browser

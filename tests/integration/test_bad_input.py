@@ -7,7 +7,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from devstack.debezium_encoding import Message
+from devstack.synth.debezium_encoding import Message
 from include.cdc.airflow import tasks
 from tests.integration.warehouse import RUN, dbt, ingest
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from devstack.services import CONNECTOR
+from devstack.stack.config import CONNECTOR
 from include.cdc.airflow import tasks
 from include.cdc.connect.check import ConnectorNotReady
 

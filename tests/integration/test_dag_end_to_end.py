@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from devstack.dag_runner import run_dag
-from devstack.debezium_encoding import Message
 from devstack.demo import ensure_airflow_db, load_dag
+from devstack.synth.debezium_encoding import Message
 from devstack.technical_columns import DEFINITION
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract

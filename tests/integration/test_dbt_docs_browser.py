@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from devstack import docs
-from devstack.services import HOST, StackError
+from devstack.stack.config import HOST, StackError
 from tests.integration.browser import UI_TIMEOUT_MS, screenshot
 from tests.integration.conftest import leaked_secrets
 from tests.integration.warehouse import dbt, ingest

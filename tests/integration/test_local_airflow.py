@@ -18,9 +18,10 @@ import psutil
 import pytest
 import requests
 
-from devstack.airflow_services import AirflowServices
 from devstack.demo import ensure_airflow_db
-from devstack.services import REPO, StackError, port_is_free
+from devstack.stack.config import REPO, StackError
+from devstack.stack.local_airflow import AirflowServices
+from devstack.stack.process import port_is_free
 from devstack.stacks import stack_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]

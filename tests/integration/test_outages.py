@@ -10,7 +10,7 @@ import threading
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from devstack.services import HOST
+from devstack.stack.config import HOST
 from include.cdc.airflow import tasks
 from include.cdc.archive.storage import StorageError
 from include.cdc.bronze import object_load

@@ -10,7 +10,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from devstack.debezium_encoding import Message
+from devstack.synth.debezium_encoding import Message
 from include.cdc.airflow import tasks
 from tests.integration.warehouse import RUN
 

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from devstack.debezium_encoding import CONNECTOR_VERSION, TableEncoder, lsn
 from devstack.sqlserver_init import OUTPUT as INIT_SQL
 from devstack.sqlserver_init import render, seed_rows
+from devstack.synth.debezium_encoding import CONNECTOR_VERSION, TableEncoder, lsn
 from include.cdc.contract import SqlServerType, load_contract, table
 from include.cdc.debezium.envelope import parse_change_event
 from include.cdc.settings import Settings

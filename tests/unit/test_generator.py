@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from devstack.debezium_encoding import encode_value, lsn
-from devstack.generator import ChangeEventGenerator, GeneratorOptions
+from devstack.synth.debezium_encoding import encode_value, lsn
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
 from include.cdc.contract import SqlServerType
 
 

@@ -8,7 +8,9 @@ import socket
 
 import pytest
 
-from devstack.services import Kafka, Ports, Process, StackError, stop_processes, wait_until
+from devstack.stack.config import Ports, StackError
+from devstack.stack.kafka import Kafka
+from devstack.stack.process import Process, stop_processes, wait_until
 
 
 def test_a_taken_port_stops_the_start_with_the_port_and_the_variable(tmp_path):

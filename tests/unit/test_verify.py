@@ -11,8 +11,15 @@ import copy
 
 import pytest
 
-from devstack.generator import PRODUCT, ChangeEventGenerator, GeneratorOptions, expected_staging_rows
-from devstack.verify import DIM_PRODUCT_COPIES, DIM_PRODUCT_SEARCH_COPIES, mart_mismatches, staging_mismatches
+from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
+from devstack.synth.state import PRODUCT
+from devstack.verify import (
+    DIM_PRODUCT_COPIES,
+    DIM_PRODUCT_SEARCH_COPIES,
+    expected_staging_rows,
+    mart_mismatches,
+    staging_mismatches,
+)
 
 DERIVED = {
     "marts.dim_product": {

@@ -1,0 +1,34 @@
+"""``python -m devstack.bench``: a whole run, or one stage or the dbt group in this process (what a run
+starts in processes of its own, printing JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from devstack.bench import __doc__ as about
+from devstack.bench.run import run
+from devstack.bench.stages import REPO, STAGES, dbt_group_seconds, measure_stage
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.bench", description=about.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path)
+    # What the benchmark runs in processes of their own, printing JSON:
+    parser.add_argument("--stage", choices=STAGES, help="measure one stage in this process")
+    parser.add_argument("--dbt-group", action="store_true", help="time the DAG's dbt task group")
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(measure_stage(args.stage)))
+    elif args.dbt_group:
+        print(json.dumps({"seconds": dbt_group_seconds()}))
+    else:
+        run(args.events, args.out or REPO / "benchmarks" / "results" / f"bench-{args.events}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""What the local stack is made of: its directory, names, ports and generated credentials.
+
+The ports come from ``CORD_STACK_*_PORT`` and the directory from ``CORD_STACK_DIR``, read on import
+(``devstack.stacks`` gives the tests' and the benchmark's). Credentials are generated on the first start,
+kept in ``secrets.json`` (mode 600) under the stack directory and handed to Airflow only as connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STACK_DIR = Path(os.environ.get("CORD_STACK_DIR", REPO / ".stack")).resolve()
+HOST = "127.0.0.1"
+PG_SYSTEM_USER = "embedded_postgres"
+WAREHOUSE_DB, WAREHOUSE_ROLE = "cord", "cord_etl"
+AIRFLOW_DB, AIRFLOW_ROLE = "airflow", "airflow"
+BUCKET = "cord-raw"
+CONNECTOR = "sqlserver-product-v2"
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+KAFKA_GROUP = "product-cdc-sync"
+
+
+class StackError(RuntimeError):
+    """A service could not be started or is not answering."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Below Linux's ephemeral range (32768-60999), so no outgoing connection can be holding one."""
+
+    postgres: int = 25432
+    kafka: int = 29092
+    s3: int = 28333  # SeaweedFS also takes s3 + 1 .. s3 + 10 for its internal servers
+    connect: int = 28083
+    smtp: int = 28025
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        values = {}
+        for name in cls.__dataclass_fields__:
+            raw = os.environ.get(f"CORD_STACK_{name.upper()}_PORT")
+            if raw:
+                values[name] = int(raw)
+        return cls(**values)
+
+    def seaweed(self) -> dict[str, int]:
+        base = self.s3
+        return {
+            "s3": base,
+            "master": base + 1,
+            "volume": base + 2,
+            "filer": base + 3,
+            "admin": base + 4,
+            "s3.grpc": base + 5,
+            "master.grpc": base + 6,
+            "volume.grpc": base + 7,
+            "filer.grpc": base + 8,
+            "admin.grpc": base + 9,
+        }
+
+
+@dataclass(frozen=True)
+class Secrets:
+    warehouse_password: str
+    airflow_db_password: str
+    s3_access_key: str
+    s3_secret_key: str
+    smtp_user: str
+    smtp_password: str
+    fernet_key: str
+
+    @classmethod
+    def load_or_create(cls, stack_dir: Path = STACK_DIR) -> Secrets:
+        from cryptography.fernet import Fernet
+
+        path = stack_dir / "secrets.json"
+        fresh = {
+            "warehouse_password": secrets.token_urlsafe(18),
+            "airflow_db_password": secrets.token_urlsafe(18),
+            "s3_access_key": "cord" + secrets.token_hex(8),
+            "s3_secret_key": secrets.token_urlsafe(24),
+            "smtp_user": "airflow-alerts",
+            "smtp_password": secrets.token_urlsafe(12),
+            # Every Airflow process must share it: the scheduler encrypts what the triggerer decrypts.
+            "fernet_key": Fernet.generate_key().decode(),
+        }
+        known = json.loads(path.read_text()) if path.exists() else {}
+        if known.keys() != fresh.keys():
+            stack_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({**fresh, **known}))  # keep what a running stack already uses
+        return cls(**{**fresh, **known})
