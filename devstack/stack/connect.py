@@ -157,9 +157,6 @@ class ConnectStub(ProcessService):
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def ports(self) -> list[int]:
-        return [self.port]
-
     def prepare(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
 

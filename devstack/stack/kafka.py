@@ -21,9 +21,6 @@ class Kafka(ProcessService):
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
 
-    def ports(self) -> list[int]:
-        return [self.port]
-
     def answers(self) -> bool:
         if not answers_tcp(self.port):  # before librdkafka, which logs every refused connection
             return False

@@ -77,9 +77,6 @@ class Postgres(Service):
             self.log.touch()
             os.chown(self.log, ids["user"], ids["group"])
 
-    def ports(self) -> list[int]:
-        return [self.port]
-
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists() and self.answers()
 

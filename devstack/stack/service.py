@@ -13,11 +13,12 @@ class Service:
     name: str  # as messages name it
     port_variable: str  # the variable that chooses its ports
     ready_seconds: float = 30
+    port: int
     log: Path
 
     def ports(self) -> list[int]:
         """The ports it listens on, the one that answers first."""
-        raise NotImplementedError
+        return [self.port]
 
     def running(self) -> bool:
         raise NotImplementedError

@@ -31,9 +31,6 @@ class SmtpSink(ProcessService):
         self.secrets = secrets_
         self.maildir = stack_dir / "mail"
 
-    def ports(self) -> list[int]:
-        return [self.port]
-
     def prepare(self) -> None:
         self.maildir.mkdir(parents=True, exist_ok=True)
 
