@@ -47,7 +47,7 @@ def drain_kafka(params: dict) -> dict:
     if params["full_refresh"]:
         log.info("skipped: %s", FULL_REFRESH_SKIP)  # the skip's own message shows only in "Post Execute"
         raise AirflowSkipException(FULL_REFRESH_SKIP)
-    from include.cdc.airflow import clients
+    from include.cdc.airflow import clients, lineage
     from include.cdc.ingest import drain
 
     settings = Settings.from_env()
@@ -86,6 +86,7 @@ def drain_kafka(params: dict) -> dict:
                 "%s[%d]: offsets %d..%d accepted as lost at the source", result.topic, partition, first, last
             )
         topics.append(result.to_xcom())
+    lineage.report_drain(settings, [t["topic"] for t in topics], [t["topic"] for t in topics if t["objects"]])
     return {"topics": topics, "events": sum(t["events"] for t in topics)}
 
 
@@ -120,7 +121,7 @@ def commit_offsets(drained: dict) -> dict:
 @task
 def load_bronze(params: dict) -> dict:
     """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
-    from include.cdc.airflow import clients
+    from include.cdc.airflow import clients, lineage
     from include.cdc.bronze import load as bronze_load
     from include.cdc.bronze.target import BronzeTarget
 
@@ -156,6 +157,9 @@ def load_bronze(params: dict) -> dict:
         raise AirflowFailException(str(exc)) from None
     finally:
         conn.close()
+    # A full refresh rewrote every table from its whole prefix; otherwise, the tables objects went into.
+    written = [t for t, counts in summary.tables.items() if params["full_refresh"] or counts.objects]
+    lineage.report_bronze_load(settings, written)
     return summary.to_xcom()
 
 
