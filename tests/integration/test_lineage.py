@@ -15,8 +15,9 @@ import sys
 from collections import defaultdict
 
 import pytest
+from airflow.providers.common.sql.operators.sql import SQLCheckOperator
 
-from devstack.demo import ensure_airflow_db
+from devstack.demo import ensure_airflow_db, load_dag
 from include.cdc.airflow.lineage import kafka_namespace
 
 pytestmark = pytest.mark.integration
@@ -83,3 +84,11 @@ def test_one_run_connects_every_topic_to_both_marts(stack, corner, tmp_path):
     assert marts <= nodes
     for topic in corner.topics:
         assert marts <= reachable(edges, f"{kafka}/{topic}"), topic
+    # Each SQL check reports the warehouse tables it read.
+    checks = {f"product_cdc_sync.{t.task_id}" for t in load_dag().tasks if isinstance(t, SQLCheckOperator)}
+    read = defaultdict(set)
+    for event in events:
+        read[event["job"]["name"]] |= {f"{d['namespace']}/{d['name']}" for d in event.get("inputs") or []}
+    for check in checks:
+        assert read[check], check
+        assert all(name.startswith(f"{postgres}.") for name in read[check]), check

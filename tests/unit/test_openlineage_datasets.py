@@ -86,3 +86,23 @@ def test_a_lineage_failure_is_a_warning_not_a_failed_task(emitted, monkeypatch, 
         lineage.report_drain(SETTINGS, [SETTINGS.topic(PRODUCT)], [SETTINGS.topic(PRODUCT)])
     assert emitted == []
     assert "OpenLineage datasets not reported" in caplog.text
+
+
+def test_a_query_with_a_bound_parameter_or_ctes_names_its_tables():
+    read, written = lineage.tables_in(
+        "with previous as (select value from bronze.run_metrics) "
+        "insert into bronze.run_metrics select count(*) from marts.dim_product, previous "
+        "where supplier_name <> all(%(allowed_suppliers)s::text[])"
+    )
+    assert sorted(read) == ["bronze.run_metrics", "marts.dim_product"]
+    assert written == ["bronze.run_metrics"]
+
+
+def test_a_check_the_provider_could_not_parse_reports_the_tables_it_read(emitted):
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    found = lineage.fill_sql_lineage(
+        SETTINGS, "select count(*) > 0 from marts.dim_product where x = %(y)s", OperatorLineage()
+    )
+    assert names(found.inputs) == ["postgres://warehouse:5433/analytics.marts.dim_product"]
+    assert found.outputs == []
