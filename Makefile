@@ -42,7 +42,15 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: lint $(MANIFEST) $(CHROMIUM)
+# The CeleryExecutor mode's broker (CORD_AIRFLOW_EXECUTOR=celery): Debian's Redis, which devstack starts
+# on loopback with a password of the stack's (the package's own service is not used).
+REDIS_SERVER := /usr/bin/redis-server
+$(REDIS_SERVER):
+	@test "$$(id -u)" = 0 || { echo "the CeleryExecutor mode needs Debian's redis-server: run 'sudo apt-get install redis-server'" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
+
+test: lint $(MANIFEST) $(CHROMIUM) $(REDIS_SERVER)
 	$(BIN)/python -m pytest
 
 stack-up: $(INSTALLED)
@@ -51,8 +59,9 @@ stack-up: $(INSTALLED)
 stack-down: $(INSTALLED)
 	$(BIN)/python -m devstack down
 
-# A real Airflow (API server/UI, scheduler, DAG processor, triggerer) on the local stack.
-airflow: $(MANIFEST)
+# A real Airflow (API server/UI, scheduler, DAG processor, triggerer) on the local stack; with
+# CORD_AIRFLOW_EXECUTOR=celery, the CeleryExecutor with Redis and two Celery workers.
+airflow: $(MANIFEST) $(if $(filter celery,$(CORD_AIRFLOW_EXECUTOR)),$(REDIS_SERVER))
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack airflow
 

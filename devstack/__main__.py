@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("reset", help="stop every service and delete all stack data")
     commands.add_parser("env", help="print the Airflow environment (connections included) as shell exports")
     airflow = commands.add_parser(
-        "airflow", help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C"
+        "airflow",
+        help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C; "
+        "CORD_AIRFLOW_EXECUTOR=celery runs the CeleryExecutor with Redis and two Celery workers",
     )
     airflow.add_argument(
         "--scheduled-runs",

@@ -22,6 +22,7 @@ AIRFLOW_DB, AIRFLOW_ROLE = "airflow", "airflow"
 BUCKET = "cord-raw"
 CONNECTOR = "sqlserver-product-v2"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+CELERY_WORKERS = ("worker-default", "worker-dbt")  # the CeleryExecutor mode's (celery_workers.py)
 KAFKA_GROUP = "product-cdc-sync"
 
 
@@ -38,6 +39,7 @@ class Ports:
     s3: int = 28333  # SeaweedFS also takes s3 + 1 .. s3 + 10 for its internal servers
     connect: int = 28083
     smtp: int = 28025
+    redis: int = 26379  # the CeleryExecutor mode's broker (redis.py)
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -73,6 +75,7 @@ class Secrets:
     smtp_user: str
     smtp_password: str
     fernet_key: str
+    redis_password: str
 
     @classmethod
     def load_or_create(cls, stack_dir: Path = STACK_DIR) -> Secrets:
@@ -88,6 +91,7 @@ class Secrets:
             "smtp_password": secrets.token_urlsafe(12),
             # Every Airflow process must share it: the scheduler encrypts what the triggerer decrypts.
             "fernet_key": Fernet.generate_key().decode(),
+            "redis_password": secrets.token_urlsafe(24),
         }
         known = json.loads(path.read_text()) if path.exists() else {}
         if known.keys() != fresh.keys():

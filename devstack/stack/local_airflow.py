@@ -1,4 +1,5 @@
-"""A real Airflow on the local stack: API server, scheduler, DAG processor and triggerer.
+"""A real Airflow on the local stack: API server, scheduler, DAG processor and triggerer (and, in the
+CeleryExecutor mode, Redis and two Celery workers: devstack.stack.celery_workers).
 
 Deadline Alerts are evaluated only by a scheduler and their callbacks run only in a triggerer, so this
 is what the alert tests run against, and what ``python -m devstack airflow`` starts for trying the DAG
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import requests
 
+from devstack.stack import celery_workers
+from devstack.stack.celery_workers import CeleryWorkers
 from devstack.stack.config import HOST, StackError
 from devstack.stack.process import claim_ports, log_tail, stop_processes, wait_until
 from devstack.stack.stack import Stack
@@ -36,12 +39,14 @@ class AirflowServices:
         extra_env: dict[str, str] | None = None,
         port: int = API_PORT,
         scheduled_runs: bool = False,
+        workers: CeleryWorkers | None = None,
     ) -> None:
         self.stack = stack
         self.port = port
         self.extra_env = extra_env or {}
         self.scheduled_runs = scheduled_runs
-        self.processes = stack.airflow
+        self.workers = workers  # None: the LocalExecutor
+        self.processes = {**stack.airflow, **(workers.processes if workers else {})}
 
     @property
     def url(self) -> str:
@@ -67,6 +72,7 @@ class AirflowServices:
             # Off unless asked for: unpaused at creation, the DAG would start the latest 6-hour interval's
             # run at once and hold its only run slot, so a run triggered from the UI would wait behind it.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),
+            **(self.workers.environment() if self.workers else {}),
             **self.extra_env,
         }
 
@@ -80,7 +86,9 @@ class AirflowServices:
         env = self.environment()
         airflow = str(Path(sys.executable).with_name("airflow"))
         try:
-            for name, process in self.processes.items():
+            if self.workers:
+                self.workers.start(env)
+            for name, process in self.stack.airflow.items():
                 args = [airflow, name] + (
                     ["--port", str(self.port), "--host", HOST] if name == "api-server" else []
                 )
@@ -115,10 +123,13 @@ class AirflowServices:
             report = requests.get(f"{self.url}/api/v2/monitor/health", timeout=API_TIMEOUT).json()
         except (requests.RequestException, ValueError):
             return ["api-server", *HEALTH_REPORTS[1:]]
-        return [name for name in HEALTH_REPORTS if (report.get(name) or {}).get("status") != "healthy"]
+        waiting = [name for name in HEALTH_REPORTS if (report.get(name) or {}).get("status") != "healthy"]
+        return waiting + (self.workers.not_ready() if self.workers else [])
 
     def stop(self) -> None:
         stop_processes(list(self.processes.values()))
+        if self.workers:
+            self.workers.redis.stop()
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         """Wait until the DAG processor has serialized the DAG, then unpause it."""
@@ -179,11 +190,15 @@ def serve(stack: Stack, scheduled_runs: bool = False) -> None:
     # (a background job of a script, which Python would leave ignored).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.default_int_handler)
-    services = AirflowServices(stack, scheduled_runs=scheduled_runs)
+    workers = celery_workers.from_env(stack)
+    services = AirflowServices(stack, scheduled_runs=scheduled_runs, workers=workers)
     try:
         services.start()
         schedule = "runs every 6 hours" if scheduled_runs else "scheduled runs off: only the runs you trigger"
         print(f"Airflow is up at {services.url}", flush=True)
+        if workers:
+            queues = ", ".join(f"{w.name} (queue {w.queue})" for w in workers.workers)
+            print(f"  CeleryExecutor: Redis on port {workers.redis.port}; workers {queues}", flush=True)
         print(f"  {schedule}; logs in {stack.dir / 'logs'}; Ctrl-C stops it", flush=True)
         while all(p.pid() is not None for p in services.processes.values()):
             time.sleep(1)

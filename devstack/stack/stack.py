@@ -16,6 +16,7 @@ from devstack.stack.config import (
     AIRFLOW_COMPONENTS,
     AIRFLOW_DB,
     AIRFLOW_ROLE,
+    CELERY_WORKERS,
     HOST,
     KAFKA_GROUP,
     REPO,
@@ -29,6 +30,7 @@ from devstack.stack.connect import ConnectStub
 from devstack.stack.kafka import Kafka
 from devstack.stack.postgres import Postgres
 from devstack.stack.process import Process, stop_processes
+from devstack.stack.redis import Redis
 from devstack.stack.s3 import S3
 from devstack.stack.smtp import SmtpSink
 
@@ -45,6 +47,9 @@ class Stack:
         self.smtp = SmtpSink(self.ports, self.secrets, stack_dir)
         # Started by devstack.stack.local_airflow; here so that `down` stops them too.
         self.airflow = {name: Process(f"airflow-{name}", stack_dir) for name in AIRFLOW_COMPONENTS}
+        # The CeleryExecutor mode's broker and workers (celery_workers.py), likewise.
+        self.redis = Redis(self.ports, self.secrets, stack_dir)
+        self.celery_workers = {name: Process(f"airflow-celery-{name}", stack_dir) for name in CELERY_WORKERS}
 
     def up(self) -> None:
         self.postgres.start()
@@ -55,10 +60,11 @@ class Stack:
         self.smtp.start()
 
     def down(self) -> None:
-        stopped = stop_processes(list(self.airflow.values()))  # before PostgreSQL, its metadata database
+        # Before PostgreSQL, their metadata database, and Redis, the Celery workers' broker.
+        stopped = stop_processes([*self.airflow.values(), *self.celery_workers.values()])
         if stopped:
             print(f"stopped {', '.join(stopped)}")
-        for service in (self.smtp, self.connect, self.s3, self.kafka, self.postgres):
+        for service in (self.redis, self.smtp, self.connect, self.s3, self.kafka, self.postgres):
             service.stop()
 
     def reset(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,51 @@ def test_stopping_a_process_stops_what_it_started_even_in_a_session_of_its_own(t
 
     assert parent.pid() is None
     assert not grandchild.is_running() or grandchild.status() == psutil.STATUS_ZOMBIE
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_redis_answers_only_with_its_password_which_is_in_no_argv_or_log(tmp_path, monkeypatch):
+    """Debian's redis-server (make test installs it), as the CeleryExecutor mode starts it."""
+    from devstack.stack import Stack
+
+    monkeypatch.setenv("CORD_STACK_REDIS_PORT", str(free_port()))
+    redis = Stack(tmp_path).redis
+    redis.start()
+    try:
+        assert redis.answers()
+        with socket.create_connection(("127.0.0.1", redis.port), timeout=10) as client:
+            client.sendall(b"PING\r\n")
+            assert client.recv(100).startswith(b"-NOAUTH")
+        pid = redis.process.pid()
+        assert redis.password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert (tmp_path / "redis" / "redis.conf").stat().st_mode & 0o077 == 0
+    finally:
+        assert redis.stop()
+    assert redis.password not in redis.process.log.read_text()
+    assert redis.process.pid() is None
+
+
+def test_the_executor_is_local_unless_celery_is_asked_for(tmp_path, monkeypatch):
+    from devstack.stack import Stack
+    from devstack.stack.celery_workers import from_env
+
+    stack = Stack(tmp_path)
+    monkeypatch.delenv("CORD_AIRFLOW_EXECUTOR", raising=False)
+    assert from_env(stack) is None
+    monkeypatch.setenv("CORD_AIRFLOW_EXECUTOR", "celery")
+    monkeypatch.setenv("PRODUCT_CDC_DBT_QUEUE", "dbt-large")
+    workers = from_env(stack)
+    assert [(w.queue, w.name) for w in workers.workers] == [
+        ("default", "worker-default"),
+        ("dbt-large", "worker-dbt"),
+    ]
+    assert workers.environment()["PRODUCT_CDC_DBT_QUEUE"] == "dbt-large"
+    assert workers.environment()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    monkeypatch.setenv("CORD_AIRFLOW_EXECUTOR", "kubernetes")
+    with pytest.raises(StackError, match="CORD_AIRFLOW_EXECUTOR"):
+        from_env(stack)
