@@ -14,7 +14,7 @@ from airflow.sdk import Param, TaskGroup, TriggerRule, chain, dag
 
 from include.cdc.airflow import tasks
 from include.cdc.airflow.alerts import deadline_alert, failure_email
-from include.cdc.airflow.dbt_group import dbt_task_group
+from include.cdc.airflow.dbt_group import dbt_task_group, run_dbt_on
 from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
 from include.cdc.settings import Settings
 
@@ -72,6 +72,8 @@ settings = Settings.from_env()
 def product_cdc_sync():
     # Task ids stay stable for logs, alerts and the API; the graph names the stages as the docs do.
     drained = tasks.drain_kafka.override(task_display_name="Kafka drain → MinIO write")()
+    dbt = dbt_task_group(settings)
+    run_dbt_on(dbt, settings.dbt_queue)  # PRODUCT_CDC_DBT_QUEUE; unset: the default queue
     with TaskGroup("checks", group_display_name="SQL checks", prefix_group_id=False) as checks:
         sql_checks(settings)
     chain(
@@ -80,7 +82,7 @@ def product_cdc_sync():
         tasks.commit_offsets.override(task_display_name="Commit Kafka offsets")(drained),
         # Runs after a full refresh's drain and commit skipped themselves, not after one failed.
         tasks.load_bronze.override(task_display_name="Bronze load", trigger_rule=TriggerRule.NONE_FAILED)(),
-        dbt_task_group(settings),
+        dbt,
         checks,
         tasks.publish_marts.override(task_display_name="Publish mart Assets")(),
     )

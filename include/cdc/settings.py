@@ -58,6 +58,9 @@ class Settings:
     load_connections: int = 2  # the bronze load's connections working at once (partitions in parallel)
     dbt_threads: int = 4  # models and tests dbt runs at once in the warehouse
     dbt_mode: str = "watcher"  # Cosmos's execution mode: watcher (one dbt build) or local (one per model)
+    # The executor queue of the tasks that run dbt (watcher: the dbt build; local: every dbt task), for
+    # workers sized for dbt. Empty: Airflow's default queue, like every other task.
+    dbt_queue: str = ""
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
 
@@ -94,6 +97,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}LOAD_CONNECTIONS must be between 1 and 16")
         if self.dbt_mode not in DBT_MODES:
             raise SettingsError(f"{ENV_PREFIX}DBT_MODE={self.dbt_mode!r}: use one of {', '.join(DBT_MODES)}")
+        if self.dbt_queue and not _NAME.match(self.dbt_queue):
+            raise SettingsError(f"{ENV_PREFIX}DBT_QUEUE={self.dbt_queue!r} is not a valid queue name")
         if not 1 <= self.dbt_threads <= 32:
             raise SettingsError(f"{ENV_PREFIX}DBT_THREADS must be between 1 and 32")
         if self.max_quarantined_per_run < 0:

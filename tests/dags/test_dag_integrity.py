@@ -237,3 +237,28 @@ def test_mart_assets_are_published_last(dag):
 
 def test_full_refresh_still_loads_bronze(dag):
     assert dag.task_dict["load_bronze"].trigger_rule == "none_failed"
+
+
+def test_every_task_runs_on_the_default_queue_unless_a_dbt_queue_is_set(dag):
+    assert {task.queue for task in dag.tasks} == {"default"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "on_the_dbt_queue"),
+    [
+        ("watcher", lambda task_id: task_id == PRODUCER),
+        ("local", lambda task_id: task_id.startswith("dbt.")),
+    ],
+)
+def test_the_tasks_that_run_dbt_go_to_the_dbt_queue(monkeypatch, mode, on_the_dbt_queue):
+    """Watcher: the build alone (the model tasks only read its XCom); local: every dbt task."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("PRODUCT_CDC_DBT_QUEUE", "dbt")
+    monkeypatch.setenv("PRODUCT_CDC_DBT_MODE", mode)
+    dag = DagBag(str(DAGS)).dags["product_cdc_sync"]
+    queues = {task.task_id: task.queue for task in dag.tasks}
+    assert {task_id for task_id, queue in queues.items() if queue == "dbt"} == set(
+        filter(on_the_dbt_queue, queues)
+    )
+    assert {queue for task_id, queue in queues.items() if not on_the_dbt_queue(task_id)} == {"default"}

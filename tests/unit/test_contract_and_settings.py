@@ -112,6 +112,7 @@ def test_settings_from_environment():
         ("PRODUCT_CDC_BUCKET", "raw; drop table", "BUCKET"),
         ("PRODUCT_CDC_RAW_PREFIX", "../raw", "RAW_PREFIX"),
         ("PRODUCT_CDC_TOPIC_PREFIX", "cord topics", "TOPIC_PREFIX"),
+        ("PRODUCT_CDC_DBT_QUEUE", "dbt queue", "DBT_QUEUE"),
     ],
 )
 def test_bad_settings_are_refused_with_the_variable_name(name, value, message):

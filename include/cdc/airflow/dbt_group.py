@@ -6,6 +6,7 @@ and each model keeps a task for its run and one for its tests, reporting that mo
 model that failed is retried alone: its task's next try runs dbt for that model only.
 ``PRODUCT_CDC_DBT_MODE=local`` runs one ``dbt build`` per model instead (Cosmos's local mode), slower
 but without the watcher mode, which Cosmos still calls experimental.
+The tasks that run dbt can go to a queue of their own (``run_dbt_on``), for workers sized for dbt.
 """
 
 from __future__ import annotations
@@ -50,6 +51,20 @@ def _models_after_the_build(group: DbtTaskGroup) -> None:
         if task is not producer:
             task.trigger_rule = TriggerRule.NONE_FAILED
             producer >> task
+
+
+def run_dbt_on(group: DbtTaskGroup, queue: str) -> None:
+    """Send the group's tasks that run dbt to ``queue`` (empty: leave them on Airflow's default queue).
+
+    In watcher mode that is the producer's ``dbt build`` only: the per-model tasks read what it pushed to
+    XCom, from any worker. (A model task's retry runs dbt for its model; Cosmos's
+    ``[cosmos] watcher_dbt_execution_queue`` sends those retries to a queue of their own.)
+    """
+    if not queue:
+        return
+    producer = group.children.get(f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}")
+    for task in [producer] if producer else group.iter_tasks():
+        task.queue = queue
 
 
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:
