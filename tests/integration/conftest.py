@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from devstack.demo import ensure_airflow_db
 from devstack.stack import Stack
+from devstack.stack.celery_workers import CeleryWorkers
 from devstack.stack.config import WAREHOUSE_ROLE
 from devstack.stack.local_airflow import AirflowServices
 from devstack.synth.debezium_encoding import Message
@@ -49,6 +50,7 @@ def leaked_secrets(stack: Stack, text: str) -> list[str]:
         "s3_secret_key": secrets.s3_secret_key,
         "smtp_password": secrets.smtp_password,
         "fernet_key": secrets.fernet_key,
+        "redis_password": secrets.redis_password,
     }
     return [name for name, value in values.items() if value and value in text]
 
@@ -169,11 +171,14 @@ def corner(stack, monkeypatch):
 
 
 @contextmanager
-def real_airflow(stack: Stack, extra_env: dict[str, str]) -> Iterator[AirflowServices]:
+def real_airflow(
+    stack: Stack, extra_env: dict[str, str], workers: CeleryWorkers | None = None
+) -> Iterator[AirflowServices]:
     """A real Airflow (API server, scheduler, DAG processor, triggerer) on the stack, with ``extra_env``
-    over the stack's environment. It starts no scheduled run: only the runs a test triggers."""
+    over the stack's environment; with ``workers``, the CeleryExecutor and those workers (and Redis).
+    It starts no scheduled run: only the runs a test triggers."""
     ensure_airflow_db(stack)
-    services = AirflowServices(stack, extra_env=extra_env)
+    services = AirflowServices(stack, extra_env=extra_env, workers=workers)
     services.start()  # stops what it started when it fails
     try:
         yield services
