@@ -15,11 +15,13 @@ import json
 import math
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from functools import cache
 
+import msgspec
 import yaml
 from hypothesis import strategies as st
 
@@ -57,6 +59,23 @@ def valid_messages() -> tuple[Message, ...]:
     """A small catalog's stream, every table, both JsonConverter forms and both decimal modes."""
     generator = ChangeEventGenerator(GeneratorOptions(products=6, events=300, partitions=1))
     return tuple(generator.messages())
+
+
+def with_images(value: bytes, change: Callable[[str, dict[str, msgspec.Raw]], None]) -> bytes:
+    """The envelope ``value`` with each row image (``after``, ``before``) that is an object changed in place
+    by ``change(name, image)``, in the same JsonConverter form; everything else, numbers included, keeps
+    its text (the image's values are msgspec Raw)."""
+    document = msgspec.json.decode(value, type=dict[str, msgspec.Raw])
+    wrapped = document.keys() == {"schema", "payload"}
+    envelope = msgspec.json.decode(document["payload"], type=dict[str, msgspec.Raw]) if wrapped else document
+    for name in ("after", "before"):
+        image = msgspec.json.decode(envelope.get(name, b"null"), type=dict[str, msgspec.Raw] | None)
+        if image is not None:
+            change(name, image)
+            envelope[name] = msgspec.Raw(msgspec.json.encode(image))
+    if wrapped:
+        document["payload"] = msgspec.Raw(msgspec.json.encode(envelope))
+    return msgspec.json.encode(document)
 
 
 def table_of(topic: str) -> SourceTable:

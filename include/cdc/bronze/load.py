@@ -25,6 +25,7 @@ import psycopg
 
 from include.cdc.archive.landing import ObjectKey, topic_prefix
 from include.cdc.archive.storage import ObjectStore, StorageError
+from include.cdc.bronze.drift import TableDrift, record_run, source_table
 from include.cdc.bronze.object_load import ObjectLoader
 from include.cdc.bronze.prepare import PreparedObject, named, prefetched, prepare_object
 from include.cdc.bronze.quarantine import put_quarantined
@@ -61,6 +62,7 @@ class BronzeLoader(Statements):
         self.where = where
         self.connect = connect
         self.connections = connections if connect is not None else 1
+        self.drift: dict[str, TableDrift] = {}  # by bronze table: what this run's events showed
 
     def lock(self) -> None:
         if not self._run(LOAD, "try_lock").fetchone()[0]:
@@ -88,7 +90,8 @@ class BronzeLoader(Statements):
 
     def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
         with self.conn.transaction():
-            for name in ("create_schema", "create_load_ledger", "create_quarantine", "create_run_metrics"):
+            names = ("create_schema", "create_load_ledger", "create_quarantine", "create_schema_drift")
+            for name in (*names, "create_run_metrics"):
                 self._run(DDL, name)
             for target in targets:
                 self._run(
@@ -105,6 +108,7 @@ class BronzeLoader(Statements):
             self._run(LOAD, "reset_table", table=target.bronze_table)
             self._run(LOAD, "reset_ledger", params)
             self._run(LOAD, "reset_quarantine", params)
+            self._run(LOAD, "reset_drift", {"source_table": source_table(target)})
 
     def pending_keys(self, target: BronzeTarget) -> dict[int, list[str]]:
         """Per partition, the landed objects not loaded yet, in key order: the archive's listing minus the
@@ -153,6 +157,7 @@ class BronzeLoader(Statements):
             for keys in self.pending_keys(target).values():
                 work.append((target, keys))
         totals = {target.bronze_table: Counts() for target in targets}
+        self.drift = {target.bronze_table: TableDrift(target) for target in targets}
         guard = threading.Lock()
         failures: list[BaseException] = []
 
@@ -166,6 +171,7 @@ class BronzeLoader(Statements):
                     counts = loader.load(target, prepared)
                     with guard:
                         totals[target.bronze_table].add(counts)
+                        self.drift[target.bronze_table].add(prepared)
                     crash_point("bronze.object_loaded")
                     log.info(
                         "%s: %d records, %d loaded, %d duplicates skipped, %d tombstones, %d quarantined",
@@ -248,6 +254,10 @@ def load_bronze(
                 counts.tombstones,
                 counts.quarantined,
             )
+        try:
+            record_run(conn, list(loader.drift.values()))
+        except psycopg.Error as exc:
+            raise WarehouseError(f"Cannot record the schema drift, {where}: {explain(exc)}") from None
     finally:
         loader.release()
     quarantined = summary.total.quarantined

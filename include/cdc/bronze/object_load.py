@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 
 from include.cdc.archive.storage import ObjectStore, StorageError
+from include.cdc.bronze.drift import record_object
 from include.cdc.bronze.prepare import PreparedObject, named
 from include.cdc.bronze.quarantine import quarantine_key, quarantine_refused, refused_for_its_content
 from include.cdc.bronze.statements import LOAD, Statements
@@ -64,6 +65,7 @@ class ObjectLoader(Statements):
             if prepared.rows:
                 counts.rows_loaded, counts.duplicates_skipped = self._insert(target, prepared.rows)
                 crash_point("bronze.rows_inserted")
+            record_object(self.conn, target, prepared)
             for bad in prepared.quarantined:
                 self._run(
                     LOAD,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from include.cdc.archive.landing import LandedRecord, ObjectKey, read_records
 from include.cdc.bronze.copy_text import copy_field, copy_timestamp
 from include.cdc.bronze.target import BronzeTarget, Counts
-from include.cdc.debezium.envelope import failure_reason, parse_change_event
+from include.cdc.debezium.columns import ColumnsSeen
+from include.cdc.debezium.envelope import WrongType, failure_reason, parse_change_event
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
 
 PREFETCH = 1  # objects downloaded and parsed ahead of the one being copied
@@ -35,6 +36,7 @@ class PreparedObject:
     rows: list[bytes]  # COPY lines (copy_rows' columns, the offset first), one per change event
     counts: Counts
     quarantined: list[Quarantined]
+    columns: ColumnsSeen  # what its events carried, for the schema drift
 
 
 def named(key: str) -> str:
@@ -43,14 +45,15 @@ def named(key: str) -> str:
     return f"object {key} (offsets {parsed.first_offset}..{parsed.last_offset})"
 
 
-def _copy_row(record: LandedRecord, target: BronzeTarget, tail: str) -> bytes:
+def _copy_row(record: LandedRecord, target: BronzeTarget, tail: str, columns: ColumnsSeen) -> bytes:
     """The record's COPY line, ``tail`` holding the fields every row of its object shares; NotAnEnvelope
-    with the reason when it may not enter bronze."""
+    with the reason when it may not enter bronze. Its columns go to ``columns``."""
     if record.key is None and record.key_bytes is not None:
         raise NotAnEnvelope("key is not valid UTF-8")
     if record.value is None:
         raise NotAnEnvelope("value is not valid UTF-8")
     event = parse_change_event(record.key, record.value, target.table)
+    columns.add(record.offset, event)
     timestamp = copy_timestamp(record.timestamp_ms)
     key_field, value_field = copy_field(event.key_json), copy_field(event.envelope_json)
     return f"{record.offset}\t{timestamp}\t{key_field}\t{value_field}{tail}".encode()
@@ -67,14 +70,18 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> PreparedObjec
     counts = Counts(objects=1)
     rows: list[bytes] = []
     quarantined: list[Quarantined] = []
+    columns = ColumnsSeen(target.table)
     for record in read_records(key, body):
         counts.records += 1
         if record.is_tombstone:
             counts.tombstones += 1
             continue
         try:
-            rows.append(_copy_row(record, target, tail))
+            rows.append(_copy_row(record, target, tail, columns))
             continue
+        except WrongType as exc:
+            reason = str(exc)
+            columns.quarantined(record.offset, exc.column, reason)
         except NotAnEnvelope as exc:
             reason = str(exc)
         except MemoryError:  # the worker's, not the record's
@@ -83,7 +90,7 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> PreparedObjec
             reason = failure_reason(exc, record.key, record.value or "")
         quarantined.append(Quarantined(record.offset, reason, record.raw_value()))
     counts.quarantined = len(quarantined)
-    return PreparedObject(parsed_key, key, rows, counts, quarantined)
+    return PreparedObject(parsed_key, key, rows, counts, quarantined, columns)
 
 
 def prefetched(keys: Iterable[str], prepare: Callable[[str], PreparedObject]) -> Iterator[PreparedObject]:

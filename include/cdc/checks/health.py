@@ -2,8 +2,9 @@
 
     python -m include.cdc.checks.health [--conn-id cord_warehouse]
 
-A relation that is missing FAILs, one that exists but is empty WARNs, one with rows PASSes. A missing
-or unreachable warehouse connection FAILs with the reason. The exit status is 1 when anything FAILed,
+A relation that is missing FAILs, one that exists but is empty WARNs, one with rows PASSes. Each schema
+drift the bronze load recorded (``bronze.schema_drift``) WARNs, with what to do. A missing or unreachable
+warehouse connection FAILs with the reason. The exit status is 1 when anything FAILed,
 so the command can gate a deployment or page someone.
 """
 
@@ -12,16 +13,27 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
 
+from include.cdc.archive.landing import ObjectKey
 from include.cdc.settings import Settings
 from include.cdc.sqlfiles import statement
 from include.cdc.warehouse import WarehouseError, WarehouseTarget, explain
 
 MARTS_DIR = Path(__file__).resolve().parents[2] / "dbt" / "models" / "marts"
 HEALTH = "health/health.sql"
+DRIFT_TABLE = "bronze.schema_drift"
+WHAT_TO_DO = {
+    "new_column": "bronze keeps it, staging ignores it: add it to the contract and the models (README, "
+    "One contract), then run with full_refresh; or leave it out",
+    "missing_column": "staging fills it with nulls: confirm the drop at the source, then take it out of "
+    "the contract and the models; or restore its capture",
+    "type_change": "its records are quarantined: change its sqlserver_type in the contract, then run with "
+    "full_refresh",
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,22 @@ def inspect(conn: psycopg.Connection, settings: Settings) -> list[Finding]:
             findings.append(Finding("WARN", relation, "exists but holds no rows"))
         else:
             findings.append(Finding("PASS", relation, f"{rows} rows"))
+    if conn.execute(statement(HEALTH, "exists"), {"relation": DRIFT_TABLE}).fetchone()[0]:
+        findings += [drift_finding(*row) for row in conn.execute(statement(HEALTH, "schema_drift"))]
     return findings
+
+
+def drift_finding(table, column, kind, events, first_seen, first_object, first_offset, *last) -> Finding:
+    def where(seen, object_key, offset) -> str:
+        partition = ObjectKey.parse(object_key).partition
+        return f"{seen.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC (partition {partition}, offset {offset})"
+
+    return Finding(
+        "WARN",
+        f"{table}.{column}",
+        f"{kind} in {events} events, first seen {where(first_seen, first_object, first_offset)}, "
+        f"last seen {where(*last)}: {WHAT_TO_DO[kind]}",
+    )
 
 
 def check(conn_id: str, settings: Settings) -> list[Finding]:

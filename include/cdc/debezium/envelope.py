@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from include.cdc.contract import (
     Column,
@@ -36,10 +37,22 @@ from include.cdc.debezium.value_rules import (
 OPS = frozenset({"c", "u", "d", "r"})
 
 
-@dataclass(frozen=True)
+class WrongType(NotAnEnvelope):
+    """A captured column holds what its contract type cannot: the source column's type may have changed."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+
+
+@dataclass(slots=True)
 class ChangeEvent:
     key_json: str  # the key (unwrapped), as JSON text
     envelope_json: str  # the envelope (unwrapped), as JSON text
+    # The row images, for the columns they carry (``columns.py``): None, a struct of the contract's
+    # columns (UNSET where absent; the fast path), or a dict of every column the image carries.
+    after: object = None
+    before: object = None
 
 
 def _unwrap(document: object) -> tuple[object, bool]:
@@ -78,7 +91,12 @@ def parse_key(key: str | None) -> str:
 
 
 def parse_envelope(value: str, table: SourceTable) -> str:
-    """Return the envelope as JSON text; raise NotAnEnvelope with the reason when it is not one.
+    """Return the envelope as JSON text; raise NotAnEnvelope with the reason when it is not one."""
+    return _envelope(value, table)[0]
+
+
+def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
+    """The envelope as JSON text, and its after and before images.
 
     Valid envelopes take the fast path: one C-level decode that checks the structure, every captured
     column's type and most ranges at once (msgspec), then the few checks msgspec cannot say. Anything
@@ -91,7 +109,7 @@ def parse_envelope(value: str, table: SourceTable) -> str:
 
 
 def parse_change_event(key: str | None, value: str, table: SourceTable) -> ChangeEvent:
-    event = ChangeEvent(parse_key(key), parse_envelope(value, table))
+    event = ChangeEvent(parse_key(key), *_envelope(value, table))
     refuse_nul(event.key_json, "key")
     refuse_nul(event.envelope_json, "value")
     return event
@@ -108,7 +126,7 @@ def failure_reason(exc: Exception, key: str | None, value: str) -> str:
     return f"checking it raised {type(exc).__name__} ({str(exc)[:200]}), which no check expects"
 
 
-def _checked_envelope(value: str, table: SourceTable) -> str:
+def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
     schema, table_name = table.schema, table.table
     parsed = loads(value, "value")
     document, wrapped = _unwrap(parsed)
@@ -144,13 +162,27 @@ def _checked_envelope(value: str, table: SourceTable) -> str:
         )
     _check_types(document[image], table)
     refuse_surrogates(parsed, "value")
-    return _payload(value) if wrapped else value
+    before, after = (document.get(name) for name in ("before", "after"))
+    images = (after if isinstance(after, dict) else None, before if isinstance(before, dict) else None)
+    return (_payload(value) if wrapped else value), *images
+
+
+class _Images(msgspec.Struct):
+    """Every column the row images carry, undecoded: read only for an envelope with columns the
+    contract does not know."""
+
+    before: dict[str, msgspec.Raw] | None = None
+    after: dict[str, msgspec.Raw] | None = None
+
+
+_decode_images = msgspec.json.Decoder(_Images).decode
 
 
 @dataclass(frozen=True)
 class _TableChecks:
     rules: dict[str, tuple[Rule, Column]]  # by source column
-    decoder: msgspec.json.Decoder  # the fast path's
+    known: msgspec.json.Decoder  # the fast path's: row images of the contract's columns only
+    lenient: msgspec.json.Decoder  # the same, passing columns the contract does not know
     fast_checks: tuple[tuple[str, Callable[[object], str | None]], ...]
 
 
@@ -164,20 +196,16 @@ def _table_checks(table: SourceTable) -> _TableChecks:
     if checks is None:
         rules = {c.source_column: (rule_for(c.sqlserver_type), c) for c in table.columns}
         keys = {c.source_column for c in table.key_columns}
-        row = msgspec.defstruct(
-            f"{table.table}Row",
-            [  # the primary key is required and never null; a Raw value holds its own null
-                (name, rule.annotation)
-                if name in keys
-                else (
-                    name,
-                    rule.annotation if rule.annotation is msgspec.Raw else rule.annotation | None,
-                    None,
-                )
-                for name, (rule, _) in rules.items()
-            ],
-            kw_only=True,
-        )
+        fields = [  # the primary key is required and never null; a Raw value holds its own null
+            (name, rule.annotation)
+            if name in keys
+            else (
+                name,
+                (rule.annotation if rule.annotation is msgspec.Raw else rule.annotation | None) | UnsetType,
+                UNSET,  # absent: told apart from null, so a column the source dropped shows
+            )
+            for name, (rule, _) in rules.items()
+        ]
         source = msgspec.defstruct(
             f"{table.table}Source",
             [
@@ -190,36 +218,50 @@ def _table_checks(table: SourceTable) -> _TableChecks:
                 ),
             ],
         )
-        envelope = msgspec.defstruct(
-            f"{table.table}Envelope",
-            [
-                ("op", Literal["c", "u", "d", "r"]),
-                ("source", source),
-                ("before", row | None, None),
-                ("after", row | None, None),
-            ],
-        )
+
+        def decoder(forbid_unknown_fields: bool) -> msgspec.json.Decoder:
+            row = msgspec.defstruct(
+                f"{table.table}Row", fields, kw_only=True, forbid_unknown_fields=forbid_unknown_fields
+            )
+            envelope = msgspec.defstruct(
+                f"{table.table}Envelope",
+                [
+                    ("op", Literal["c", "u", "d", "r"]),
+                    ("source", source),
+                    ("before", row | None, None),
+                    ("after", row | None, None),
+                ],
+            )
+            return msgspec.json.Decoder(envelope)
+
         fast = tuple((name, rule.problem) for name, (rule, _) in rules.items() if rule.fast)
-        checks = _CHECKS[table.staging_model] = _TableChecks(rules, msgspec.json.Decoder(envelope), fast)
+        checks = _TableChecks(rules, decoder(True), decoder(False), fast)
+        _CHECKS[table.staging_model] = checks
     return checks
 
 
-def _fast_envelope(value: str, table: SourceTable) -> str:
+def _fast_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
     checks = _table_checks(table)
     try:
-        envelope = checks.decoder.decode(value)
+        envelope = checks.known.decode(value)
+        before, after = envelope.before, envelope.after
     except msgspec.ValidationError:
-        payload = bytes(_decode_wrapped(value).payload)  # JsonConverter's schemas.enable=true form
-        envelope = checks.decoder.decode(payload)
-        value = payload.decode()
+        try:
+            value = bytes(_decode_wrapped(value).payload).decode()  # JsonConverter's schemas.enable=true
+            envelope = checks.known.decode(value)
+            before, after = envelope.before, envelope.after
+        except msgspec.ValidationError:  # not wrapped, or not known: a column the contract does not know?
+            envelope = checks.lenient.decode(value)
+            images = _decode_images(value)
+            before, after = images.before, images.after
     image = envelope.before if envelope.op == "d" else envelope.after
     if image is None:
         raise Recheck
     for name, problem in checks.fast_checks:
         column_value = getattr(image, name)
-        if column_value is not None and problem(column_value) is not None:
+        if column_value is not None and column_value is not UNSET and problem(column_value) is not None:
             raise Recheck
-    return value
+    return value, after, before
 
 
 def _check_types(image: dict, table: SourceTable) -> None:
@@ -242,7 +284,8 @@ def _check_types(image: dict, table: SourceTable) -> None:
             held = f"{shown(value)}: {problem}, as {declared}"
         else:
             continue
-        raise NotAnEnvelope(
+        raise WrongType(
+            name,
             f"column {name} holds {held}; if the source column's type changed, change it in the contract "
-            f"({table.staging_model}.yml), then run with full_refresh"
+            f"({table.staging_model}.yml), then run with full_refresh",
         )

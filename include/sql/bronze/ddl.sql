@@ -37,6 +37,27 @@ create table if not exists bronze.quarantine (
     primary key (kafka_topic, kafka_partition, kafka_offset)
 );
 
+-- name: create_schema_drift
+-- Where the columns the source sends differ from the contract (include/cdc/contract.py), one row per
+-- table, column and kind: new_column (the source sends a column the contract does not know),
+-- missing_column (no event of a run carried a contract column), type_change (values the contract's type
+-- cannot hold, quarantined). Upserted in the transaction of the load that showed it; the health check
+-- reports every row as a WARN.
+create table if not exists bronze.schema_drift (
+    source_table text not null,
+    column_name text not null,
+    kind text not null check (kind in ('new_column', 'missing_column', 'type_change')),
+    events bigint not null,
+    first_seen timestamptz not null default now(),
+    last_seen timestamptz not null default now(),
+    first_object text not null,
+    first_offset bigint not null,
+    last_object text not null,
+    last_offset bigint not null,
+    detail text,
+    primary key (source_table, column_name, kind)
+);
+
 -- name: create_run_metrics
 -- Figures measured at the end of each DAG run; checks compare a run with the one before.
 create table if not exists bronze.run_metrics (

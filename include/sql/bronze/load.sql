@@ -69,14 +69,39 @@ values (
     %(records)s, %(rows_loaded)s, %(duplicates_skipped)s, %(tombstones)s, %(quarantined)s
 );
 
+-- name: record_drift
+-- One drift of one column, as a load saw it: first seen stays, last seen moves on.
+insert into bronze.schema_drift (
+    source_table, column_name, kind, events, first_object, first_offset, last_object, last_offset, detail
+)
+values (
+    %(source_table)s, %(column_name)s, %(kind)s, %(events)s, %(first_object)s, %(first_offset)s,
+    %(last_object)s, %(last_offset)s, %(detail)s
+)
+on conflict (source_table, column_name, kind) do update
+    set
+        events = schema_drift.events + excluded.events,
+        last_seen = excluded.last_seen,
+        last_object = excluded.last_object,
+        last_offset = excluded.last_offset,
+        detail = coalesce(excluded.detail, schema_drift.detail);
+
+-- name: forget_missing
+-- Contract columns a run's events carried are not missing any more.
+delete from bronze.schema_drift
+where
+    source_table = %(source_table)s
+    and kind = 'missing_column'
+    and column_name = any(%(columns)s);
+
 -- name: loaded_keys
 -- Every object of a topic already loaded: what is pending is the bucket's listing minus these.
 select object_key
 from bronze.load_ledger
 where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s);
 
--- Full refresh: forget what was loaded for one topic, so the archive is replayed into an empty table.
--- The three statements run in one transaction.
+-- Full refresh: forget what was loaded for one topic, so the archive is replayed into an empty table
+-- (and its schema drift found again). The four statements run in one transaction.
 
 -- name: reset_table
 truncate {table};
@@ -88,3 +113,7 @@ where kafka_topic = %(topic)s;
 -- name: reset_quarantine
 delete from bronze.quarantine
 where kafka_topic = %(topic)s;
+
+-- name: reset_drift
+delete from bronze.schema_drift
+where source_table = %(source_table)s;
