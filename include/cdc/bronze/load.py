@@ -11,6 +11,9 @@ bytes, is written unchanged under the quarantine prefix, recorded in ``bronze.qu
 and counted (``prepare.py``, ``quarantine.py``); so are rows PostgreSQL refuses for their content. Only the
 warehouse, the bucket and a damaged archive can fail the load, with one error naming the connection and
 the object.
+
+What the events' columns showed against the contract (a new column, a missing one, a type change) is
+recorded as schema drift and logged (``drift.py``); it never fails the load.
 """
 
 from __future__ import annotations
