@@ -13,7 +13,7 @@ from dataclasses import replace
 import msgspec
 import pytest
 
-from devstack.debezium_encoding import Message
+from devstack.synth.debezium_encoding import Message
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.checks import health
 from tests.integration.warehouse import dbt, ingest
