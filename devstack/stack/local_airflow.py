@@ -13,6 +13,7 @@ import secrets
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
@@ -143,9 +144,11 @@ class AirflowServices:
         response.raise_for_status()
 
     def trigger(self, dag_id: str, run_id: str, conf: dict | None = None) -> None:
+        """Trigger a run as the UI's Trigger form does: its logical date is now (so its deadline is set)."""
+        logical_date = datetime.now(UTC).isoformat()
         response = requests.post(
             f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
-            json={"dag_run_id": run_id, "logical_date": None, "conf": conf or {}},
+            json={"dag_run_id": run_id, "logical_date": logical_date, "conf": conf or {}},
             timeout=API_TIMEOUT,
         )
         if response.status_code >= 300:

@@ -223,7 +223,7 @@ def test_deadline_alert_emails_once_the_run_is_late(dag):
     from airflow.sdk import DeadlineReference
 
     (alert,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
-    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
     assert alert.interval == Settings().deadline
     assert alert.callback.path == "airflow.providers.smtp.notifications.smtp.SmtpNotifier"
     assert alert.callback.kwargs["smtp_conn_id"] == Settings().smtp_conn_id

@@ -1,7 +1,11 @@
 """Email alerts: one when a task fails for good, one when a run misses its deadline.
 
-Airflow 3 has no SLAs; a Deadline Alert measured from the moment the run was queued plays that role.
-Its callback runs in the triggerer, so it must be awaitable: the smtp provider's SmtpNotifier is.
+Airflow 3 has no SLAs; a Deadline Alert plays that role. It is measured from the run's logical date (a
+scheduled run's: when it was due; a run triggered from the UI: when it was triggered), not from when the
+run was queued: on Airflow 3.3.0-3.3.2, clearing a task of a DAG with a DAGRUN_QUEUED_AT deadline fails
+with HTTP 500 (apache/airflow#70368, fix proposed in #70370), so an operator could not retry from the UI.
+A run with no logical date (an API trigger with ``logical_date: null``) gets no deadline. Its callback
+runs in the triggerer, so it must be awaitable: the smtp provider's SmtpNotifier is.
 Recipients, sender and the deadline come from Settings; the SMTP credentials from the connection.
 """
 
@@ -21,8 +25,8 @@ the task log has the details: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p
 """
 DEADLINE_SUBJECT = "[Airflow] {{ dag_run.dag_id }}: run {{ dag_run.dag_run_id }} missed its deadline"
 DEADLINE_BODY = """
-<p>Run <b>{{ dag_run.dag_run_id }}</b> of <b>{{ dag_run.dag_id }}</b> was queued at {{ dag_run.queued_at }}
-and has not finished by its deadline, {{ deadline.deadline_time }}.</p>
+<p>Run <b>{{ dag_run.dag_run_id }}</b> of <b>{{ dag_run.dag_id }}</b>, due at {{ dag_run.logical_date }},
+has not finished by its deadline, {{ deadline.deadline_time }}.</p>
 <p>Its state when the deadline passed: {{ dag_run.state }}. Look for a task that is stuck or retrying
 (Kafka Connect or Kafka unreachable, a long dbt run, a lock held by another load).</p>
 """
@@ -40,7 +44,7 @@ def failure_email(settings: Settings) -> SmtpNotifier:
 
 def deadline_alert(settings: Settings) -> DeadlineAlert:
     return DeadlineAlert(
-        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=settings.deadline,
         callback=AsyncCallback(
             SmtpNotifier,
