@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from include.cdc.errors import ConfigurationError
+
 STAGING_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "staging"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # names that become SQL identifiers
@@ -30,7 +32,7 @@ KNOWN_TYPES = (
 )
 
 
-class ContractError(ValueError):
+class ContractError(ConfigurationError):
     """The contract file cannot be read as a contract."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from include.cdc.contract import SourceTable, bronze_freshness_hours, load_contract
+from include.cdc.errors import ConfigurationError
 
 ENV_PREFIX = "PRODUCT_CDC_"
 
@@ -26,7 +27,7 @@ _PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._=-]*/)*$")
 DBT_MODES = ("watcher", "local")
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigurationError):
     """A PRODUCT_CDC_* variable has a value the pipeline cannot use."""
 
 

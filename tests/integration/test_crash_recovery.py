@@ -118,7 +118,7 @@ def test_crash_in_the_pipeline_then_rerun(dag, corner, crash_at, left_behind):
     process = start(INGEST, PRODUCT_CDC_CRASH_AT=crash_at, PRODUCT_CDC_BATCH_SIZE="300")
     assert crashed(process), f"no crash at {crash_at}"
 
-    assert corner.raw_keys(), left_behind
+    assert corner.archive_keys(), left_behind  # the crash can come after objects of any table
     run = run_dag(dag)
     assert run.succeeded, run.failed_tasks()
     assert_exactly_once_and_equal(corner, generator)

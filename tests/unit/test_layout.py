@@ -2,7 +2,8 @@
 
 From the bottom up:
 
-* foundations, the modules directly in include/cdc/ (contract, settings, sqlfiles, faults, warehouse),
+* foundations, the modules directly in include/cdc/ (contract, settings, errors, sqlfiles, faults,
+  warehouse),
   import only each other;
 * the shared packages (archive/: the bucket and the landing format; debezium/: change events) import
   the foundations and their own modules;

@@ -12,6 +12,7 @@ from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook
 
 from include.cdc.archive.storage import CLIENT_CONFIG, ObjectStore
+from include.cdc.errors import ConfigurationError
 from include.cdc.settings import Settings
 from include.cdc.warehouse import WarehouseTarget
 
@@ -21,7 +22,7 @@ class DrainConsumerHook(KafkaConsumerHook):
 
     def _get_client(self, config):
         if not config.get("group.id"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"Kafka connection {self.kafka_config_id!r} needs a group.id in its extra: the drain reads "
                 f"from, and commits to, that consumer group's offsets."
             )

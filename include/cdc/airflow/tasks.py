@@ -9,12 +9,14 @@ every DAG processor pass pays for.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from airflow.sdk import task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.cdc.airflow.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
+from include.cdc.errors import PermanentError
 from include.cdc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,21 @@ FULL_REFRESH_SKIP = (
 )
 
 
+def fails_at_once(body):
+    """Fail the task without retries on an error no retry can heal (``include.cdc.errors``)."""
+
+    @functools.wraps(body)
+    def run(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except PermanentError as exc:
+            raise AirflowFailException(f"{exc} (not retried: a retry cannot heal this)") from exc
+
+    return run
+
+
 @task
+@fails_at_once
 def check_connector() -> str:
     """Fail unless the Debezium connector and all its tasks are RUNNING."""
     from include.cdc.airflow import clients
@@ -42,6 +58,7 @@ def check_connector() -> str:
 
 
 @task
+@fails_at_once
 def drain_kafka(params: dict) -> dict:
     """Land every topic's new records in the bucket; hand over object keys, counts and next offsets."""
     if params["full_refresh"]:
@@ -91,6 +108,7 @@ def drain_kafka(params: dict) -> dict:
 
 
 @task
+@fails_at_once
 def commit_offsets(drained: dict) -> dict:
     """Commit the consumer group's offsets, once every object that holds the records is in the bucket."""
     from include.cdc.airflow import clients
@@ -119,6 +137,7 @@ def commit_offsets(drained: dict) -> dict:
 
 
 @task
+@fails_at_once
 def load_bronze(params: dict) -> dict:
     """Load every landed object not loaded yet (the whole archive on full refresh) into bronze."""
     from include.cdc.airflow import clients, lineage
@@ -150,11 +169,6 @@ def load_bronze(params: dict) -> dict:
             connect=target.connect,
             connections=settings.load_connections,
         )
-    except bronze_load.TooManyQuarantined as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        # No retry: it would find everything loaded, quarantine nothing and pass, and nobody would know.
-        raise AirflowFailException(str(exc)) from None
     finally:
         conn.close()
     # A full refresh rewrote every table from its whole prefix; otherwise, the tables objects went into.
@@ -164,6 +178,7 @@ def load_bronze(params: dict) -> dict:
 
 
 @task(outlets=[DIM_PRODUCT, DIM_PRODUCT_SEARCH])
+@fails_at_once
 def publish_marts() -> dict:
     """Record an update of the marts' Airflow Assets once every check has passed."""
     from include.cdc.airflow import clients

@@ -34,6 +34,7 @@ from include.cdc.bronze.prepare import PreparedObject, named, prefetched, prepar
 from include.cdc.bronze.quarantine import put_quarantined
 from include.cdc.bronze.statements import DDL, LOAD, Statements
 from include.cdc.bronze.target import BronzeTarget, Counts, LoadSummary
+from include.cdc.errors import PermanentError
 from include.cdc.faults import crash_point
 from include.cdc.warehouse import WarehouseError, explain
 
@@ -44,8 +45,9 @@ class LoadInProgress(RuntimeError):
     """Another bronze load holds the lock."""
 
 
-class TooManyQuarantined(RuntimeError):
-    """More records were quarantined in one run than the configured limit (the rest is loaded)."""
+class TooManyQuarantined(PermanentError):
+    """More records were quarantined in one run than the configured limit (the rest is loaded). No retry:
+    it would find everything loaded, quarantine nothing and pass, and nobody would know."""
 
 
 class BronzeLoader(Statements):

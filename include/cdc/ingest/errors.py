@@ -1,13 +1,17 @@
 """What stops the drain (or the offset commit): each message says what happened and what to do."""
 
+from include.cdc.errors import PermanentError
+
 
 class DrainError(RuntimeError):
     """Kafka could not be drained: unreachable broker, stalled partition, or a log that changed."""
 
 
-class LostOffsets(DrainError):
-    """Records were deleted from Kafka (retention) before they were drained."""
+class LostOffsets(DrainError, PermanentError):
+    """Records were deleted from Kafka (retention) before they were drained: a retry meets the same gap;
+    a run with ``accept_lost_offsets`` moves on."""
 
 
-class LogReplaced(DrainError):
-    """The archive or the committed offset belongs to another log than the one Kafka now holds."""
+class LogReplaced(DrainError, PermanentError):
+    """The archive or the committed offset belongs to another log than the one Kafka now holds: the
+    README's procedure for a recreated topic moves on."""
