@@ -48,7 +48,9 @@ settings = Settings.from_env()
             minimum=0,
             title="Events per run",
             description="Read at most this many Kafka records in this run (0: no cap), shared fairly "
-            "across the tables. The rest waits for the next run.",
+            "across the tables. The rest waits for the next run. The cap can take a table's changes before "
+            "the product changes they refer to: those rows wait in staging, out of the marts, until a "
+            "later run brings their product, and the run stays green.",
         ),
         "accept_lost_offsets": Param(
             False,

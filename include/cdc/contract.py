@@ -110,11 +110,16 @@ class SourceTable:
         return self.bronze_table.removesuffix("_cdc")
 
 
+RELATIONSHIPS_TESTS = ("relationships", "relationships_as_drained")  # dbt's, and the pipeline's
+
+
 def _references(column: dict) -> tuple[str, str] | None:
     """The (model, column) a dbt relationships test on this column points at."""
     for test in column.get("data_tests") or column.get("tests") or ():
-        if isinstance(test, dict) and "relationships" in test:
-            spec = test["relationships"].get("arguments", test["relationships"])
+        for name in RELATIONSHIPS_TESTS if isinstance(test, dict) else ():
+            if name not in test:
+                continue
+            spec = test[name].get("arguments", test[name])
             model = re.fullmatch(r"ref\(['\"](\w+)['\"]\)", spec["to"].strip())
             if model:
                 return model.group(1), spec["field"]
