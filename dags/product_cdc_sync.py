@@ -39,8 +39,8 @@ settings = Settings.from_env()
             False,
             type="boolean",
             title="Full refresh",
-            description="Rebuild bronze from the MinIO archive and rebuild every model. Kafka is not read "
-            "and its offsets are not touched.",
+            description="Drain Kafka as usual, then rebuild bronze from the whole MinIO archive and "
+            "rebuild every model.",
         ),
         "max_events": Param(
             settings.max_events_per_run,
@@ -82,8 +82,7 @@ def product_cdc_sync():
         tasks.check_connector.override(task_display_name="Connector status check")(),
         drained,
         tasks.commit_offsets.override(task_display_name="Commit Kafka offsets")(drained),
-        # Runs after a full refresh's drain and commit skipped themselves, not after one failed.
-        tasks.load_bronze.override(task_display_name="Bronze load", trigger_rule=TriggerRule.NONE_FAILED)(),
+        tasks.load_bronze.override(task_display_name="Bronze load")(),
         dbt,
         checks,
         tasks.publish_marts.override(task_display_name="Publish mart Assets")(),

@@ -191,6 +191,18 @@ class ChangeEventGenerator(CatalogChanges):
             )
             yield self._emit(table, "r", None, row, {**source, "snapshot": flag})
 
+    def resnapshot(self, table: str) -> list[Message]:
+        """What the connector writes to a topic recreated under it: a new snapshot of the table's live
+        rows, at the LSN current now (the other tables' topics go on as they were)."""
+        source = {"commit_lsn": self._begin(), "change_lsn": None, "event_serial_no": None}
+        state = self.state[table]
+        keys = sorted(state.live_keys())
+        flags = ["first", *["true"] * (len(keys) - 2), "last"] if len(keys) > 1 else ["last"]
+        return [
+            self._emit(table, "r", None, state.rows[key], {**source, "snapshot": flag})
+            for key, flag in zip(keys, flags, strict=True)
+        ]
+
     def messages(self) -> Iterator[Message]:
         """Every message of every topic, in the order the connector writes them (tombstones included)."""
         for batch in self.batches():

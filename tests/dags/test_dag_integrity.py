@@ -235,10 +235,6 @@ def test_mart_assets_are_published_last(dag):
     assert not dag.task_dict["publish_marts"].downstream_task_ids
 
 
-def test_full_refresh_still_loads_bronze(dag):
-    assert dag.task_dict["load_bronze"].trigger_rule == "none_failed"
-
-
 def test_every_task_runs_on_the_default_queue_unless_a_dbt_queue_is_set(dag):
     assert {task.queue for task in dag.tasks} == {"default"}
 

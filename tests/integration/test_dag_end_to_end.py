@@ -16,7 +16,6 @@ import yaml
 
 from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
-from devstack.synth.debezium_encoding import Message
 from devstack.technical_columns import DEFINITION
 from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.contract import load_contract
@@ -196,20 +195,6 @@ def test_when_the_load_fails_no_dbt_task_runs(corner, monkeypatch):
     assert {s for t, s in run.task_states.items() if t.startswith("dbt.")} == {"upstream_failed"}
 
 
-def test_more_quarantined_records_than_the_limit_fail_the_run_without_a_retry(dag, corner, monkeypatch):
-    """A retry would find every object loaded and nothing quarantined, and pass."""
-    monkeypatch.setenv("PRODUCT_CDC_MAX_QUARANTINED_PER_RUN", "0")
-    dag = load_dag()
-    messages = [m for batch in corner.generator(products=10, events=300).batches() for m in batch]
-    corner.produce([*messages, Message(corner.topic, 0, b'{"ID": 1}', b"not a change event", [], 1)])
-
-    run = run_dag(dag)
-
-    assert run.task_states["load_bronze"] == "failed"
-    assert run.task_tries["load_bronze"] == 1
-    assert corner.scalar("select count(*) from bronze.quarantine") == 1
-
-
 def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
     generator = corner.generator(products=25, events=3000, restart_every=700)
     batches = generator.batches()
@@ -226,8 +211,7 @@ def test_full_refresh_gives_the_same_warehouse_as_incremental_runs(dag, corner):
     refreshed = run_dag(dag, {"full_refresh": True})
 
     assert refreshed.succeeded, refreshed.failed_tasks()
-    assert refreshed.task_states["drain_kafka"] == "skipped"
-    assert refreshed.task_states["commit_offsets"] == "skipped"
+    assert refreshed.task_states["drain_kafka"] == "success"  # nothing new: the archive is all there is
     for relation, key in relations:
         rebuilt = {k: without(v, WRITTEN_AT) for k, v in snapshot(corner, relation, key).items()}
         assert rebuilt == incremental[relation], relation
