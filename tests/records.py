@@ -78,6 +78,23 @@ def with_images(value: bytes, change: Callable[[str, dict[str, msgspec.Raw]], No
     return msgspec.json.encode(document)
 
 
+def keyed(table: SourceTable, value: bytes, like: bytes | None = None) -> bytes:
+    """The key Debezium gives the event ``value``: the primary key of its row image (``after``, ``before``
+    for a delete), in the JsonConverter form of the key ``like`` (bare when None)."""
+    document = json.loads(value)
+    document = document["payload"] if document.keys() == {"schema", "payload"} else document
+    image = document["before" if document["op"] == "d" else "after"]
+    return dumps_key(table, {c.source_column: image[c.source_column] for c in table.key_columns}, like)
+
+
+def dumps_key(table: SourceTable, columns: dict, like: bytes | None) -> bytes:
+    """A key of these primary-key columns, in the JsonConverter form of the key ``like``."""
+    form = json.loads(like) if like is not None else {}
+    if isinstance(form, dict) and form.keys() == {"schema", "payload"}:
+        columns = {"schema": form["schema"], "payload": columns}
+    return json.dumps(columns, separators=(",", ":")).encode()
+
+
 def table_of(topic: str) -> SourceTable:
     return next(t for t in load_contract() if topic.endswith(f".{t.schema}.{t.table}"))
 
@@ -233,7 +250,7 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
     value = dumps(document, ensure_ascii=draw(st.booleans()))
     if draw(st.booleans()):
         value = f'{{"schema":{{"type":"struct","optional":false}},"payload":{value}}}'
-    key = message.key
+    key = dumps_key(table, {c.source_column: fresh for c in table.key_columns}, message.key)
     if draw(st.integers(0, 3)) == 0:  # damage the key now and then: it is checked before the value
         key = draw(
             st.none()
@@ -290,11 +307,13 @@ def edge_records(untouchable: frozenset[str] = frozenset()) -> list[Record]:
             for edge in EDGES[_edge_kind(column.sqlserver_type)]:
                 document = json.loads(message.value)
                 document = document.get("payload", document)
-                document["after"].update({c.source_column: 10**12 + len(records) for c in table.key_columns})
+                primary_key = {c.source_column: 10**12 + len(records) for c in table.key_columns}
+                document["after"].update(primary_key)
                 document["after"][column.source_column] = Raw(edge)
                 value = dumps(document, ensure_ascii=True)
+                key = dumps_key(table, primary_key, message.key)
                 for form in (value, f'{{"schema":{{}},"payload":{value}}}'):  # the second, a re-emitted copy
-                    records.append(Record(table, message.key, form.encode()))
+                    records.append(Record(table, key, form.encode()))
     return records
 
 
