@@ -233,8 +233,8 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
             target = draw(st.sampled_from([document, document.get("source"), document.get(image)]))
             if isinstance(target, dict):
                 target[draw(st.text(max_size=8))] = draw(nasty)
-        elif damage == "op":
-            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r"]))
+        elif damage == "op":  # t and m too: a truncate and a message, no row changes
+            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r", "t", "m"]))
         elif damage == "source" and isinstance(document.get("source"), dict):
             field = draw(
                 st.sampled_from(["ts_ms", "event_serial_no", "commit_lsn", "change_lsn", "table", "schema"])
@@ -259,6 +259,26 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
             | nasty.map(lambda v: dumps(v, ensure_ascii=False).encode())
         )
     return Record(table, key, value.encode())
+
+
+@st.composite
+def not_this_rows_event(draw) -> tuple[Record, str]:
+    """A valid change event turned into what the load must refuse although it is well formed, and the
+    reason it must give: a truncate or a logical decoding message (with or without row images and key).
+    Either JsonConverter form."""
+    message = draw(st.sampled_from([m for m in valid_messages() if m.value is not None]))
+    table = table_of(message.topic)
+    document = json.loads(message.value)
+    envelope = document["payload"] if document.keys() == {"schema", "payload"} else document
+    kind = draw(st.sampled_from(["t", "m"]))
+    envelope["op"] = kind
+    if draw(st.booleans()):  # as Debezium writes them: no row image
+        envelope["before"] = envelope["after"] = None
+    if kind == "m":
+        envelope["message"] = {"prefix": "audit", "content": "aGk="}
+    key = draw(st.sampled_from([None, message.key]))
+    reason = "truncate event: " if kind == "t" else "message event (op 'm'): "
+    return Record(table, key, json.dumps(document).encode()), reason
 
 
 EDGES = {  # per kind of column: values near what staging's cast takes (JSON text, as written)
@@ -648,6 +668,8 @@ def _fails(call, error: type[BaseException]) -> bool:
 
 
 REASON_KINDS = [
+    r"truncate event: ",
+    r"message event \(op 'm'\): ",
     r"missing key",
     r"key is not valid UTF-8",
     r"value is not valid UTF-8",
@@ -703,6 +725,8 @@ def untrue_reason(reason: str, record: Record) -> str | None:
     table = record.table
     column = reason.split()[1]
     about_envelope = {
+        r"truncate event: ": lambda: op == "t",
+        r"message event \(op 'm'\): ": lambda: op == "m",
         r"value is JSON but not a Debezium envelope": lambda: (
             not isinstance(envelope, dict) or "op" not in envelope
         ),

@@ -242,3 +242,17 @@ def test_a_failed_preparation_stops_the_load_at_that_object():
     assert next(objects) == "a"
     with pytest.raises(StorageError, match="b is gone"):
         next(objects)
+
+
+def test_a_truncate_is_quarantined_as_a_truncate_and_marked_for_the_load_to_fail_the_run():
+    truncate = json.dumps({"before": None, "after": None, "source": SOURCE, "op": "t"}).encode()
+    message = json.dumps({"source": SOURCE, "op": "m", "message": {"prefix": "p", "content": ""}}).encode()
+    key, body = landed_object(
+        [(b'{"ID":1}', envelope()), (None, truncate), (None, message), (b'{"ID":1}', envelope())]
+    )
+    prepared = prepare_object(key, body, TARGET)
+    assert [r[0] for r in copy_rows(prepared)] == ["0", "3"]
+    assert [(q.offset, q.reason.split(":")[0], q.truncate) for q in prepared.quarantined] == [
+        (1, "truncate event", True),
+        (2, "message event (op 'm')", False),
+    ]

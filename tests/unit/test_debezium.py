@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import msgspec
 import pytest
 
 from include.cdc.contract import table
+from include.cdc.debezium import envelope as envelope_module
 from include.cdc.debezium.envelope import failure_reason, parse_change_event, parse_envelope, parse_key
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
 
@@ -259,3 +261,49 @@ def test_failure_reason_names_the_exception_and_how_deep_the_json_nests():
         "(RecursionError)"
     )
     assert failure_reason(KeyError("x"), None, "{}").startswith("checking it raised KeyError ('x')")
+
+
+# -- Events that are no row change ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fast", "checked"])
+def path(request, monkeypatch):
+    """Each case on both paths: the fast decode, and the readable checks it hands what it refuses."""
+    if request.param == "checked":
+
+        def refuse(value, table):
+            raise envelope_module.Recheck
+
+        monkeypatch.setattr(envelope_module, "_fast_envelope", refuse)
+    return request.param
+
+
+def not_a_row_change(op, **fields):
+    return {"before": None, "after": None, "source": dict(SOURCE), "op": op, "ts_ms": 1, **fields}
+
+
+@pytest.mark.parametrize("key", [None, '{"ID":1}'])
+@pytest.mark.parametrize("form", ["bare", "wrapped"])
+def test_a_truncate_is_refused_as_a_truncate_never_as_a_missing_key(path, key, form):
+    document = not_a_row_change("t")
+    value = json.dumps(document if form == "bare" else {"schema": {}, "payload": document})
+    with pytest.raises(envelope_module.TruncateEvent) as raised:
+        parse_change_event(key, value, PRODUCT)
+    assert str(raised.value).startswith(
+        "truncate event: dbo.Product was truncated at the source; Debezium sends no per-row deletes for it"
+    )
+    assert "full_refresh" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", [None, '{"prefix":"audit"}'])
+def test_a_logical_decoding_message_is_refused_as_no_row_change(path, key):
+    value = json.dumps(not_a_row_change("m", message={"prefix": "audit", "content": "aGk="}))
+    with pytest.raises(NotAnEnvelope, match=r"^message event \(op 'm'\): not a row change") as raised:
+        parse_change_event(key, value, PRODUCT)
+    assert not isinstance(raised.value, envelope_module.TruncateEvent)
+
+
+def test_the_fast_path_hands_truncates_and_messages_to_the_checked_path():
+    for op in ("t", "m"):
+        with pytest.raises(msgspec.ValidationError):
+            envelope_module._fast_envelope(json.dumps(not_a_row_change(op)), PRODUCT)

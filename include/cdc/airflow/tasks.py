@@ -150,7 +150,7 @@ def load_bronze(params: dict) -> dict:
             connect=target.connect,
             connections=settings.load_connections,
         )
-    except bronze_load.TooManyQuarantined as exc:
+    except (bronze_load.TooManyQuarantined, bronze_load.TruncatedAtSource) as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
         # No retry: it would find everything loaded, quarantine nothing and pass, and nobody would know.

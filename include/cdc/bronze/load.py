@@ -10,7 +10,8 @@ Tombstones are counted, not loaded. A record that is not a change event staging 
 bytes, is written unchanged under the quarantine prefix, recorded in ``bronze.quarantine`` with the reason,
 and counted (``prepare.py``, ``quarantine.py``); so are rows PostgreSQL refuses for their content. Only the
 warehouse, the bucket and a damaged archive can fail the load, with one error naming the connection and
-the object.
+the object. Two outcomes fail the run once everything else is loaded: more quarantined records than the
+limit, and a truncate event (``TruncatedAtSource``).
 
 What the events' columns showed against the contract (a new column, a missing one, a type change) is
 recorded as schema drift and logged (``drift.py``); it never fails the load.
@@ -48,6 +49,20 @@ class TooManyQuarantined(RuntimeError):
     """More records were quarantined in one run than the configured limit (the rest is loaded)."""
 
 
+class TruncatedAtSource(RuntimeError):
+    """A truncate event was quarantined in this run (the rest is loaded).
+
+    Why the run fails, whatever the quarantine limit: Debezium sends no per-row deletes for a truncate,
+    so bronze, staging and the marts keep every row it removed, and nothing later ever corrects them;
+    quarantined quietly, it would be silent loss of deletes. Why not at once, at the record: the objects
+    after it, of every table, would then stay unloaded on every rerun until someone acts, while loading
+    them is right whatever is done about the truncate. Failing after the load keeps dbt from building
+    the marts on top in this run and sends the alert (the task does not retry: a retry would find the
+    object in the ledger and pass). The fix is at the source and in the archive, not here: set the
+    table's archive aside, re-snapshot it, run with full_refresh (the message says so).
+    """
+
+
 class BronzeLoader(Statements):
     """The load of one run: the lock, the DDL, what is pending, and the objects loaded on ``connections``
     connections at once. Objects of one partition always load in key order, on one connection."""
@@ -66,6 +81,7 @@ class BronzeLoader(Statements):
         self.connect = connect
         self.connections = connections if connect is not None else 1
         self.drift: dict[str, TableDrift] = {}  # by bronze table: what this run's events showed
+        self.truncates: list[tuple[BronzeTarget, str, int]] = []  # (target, object key, offset) this run
 
     def lock(self) -> None:
         if not self._run(LOAD, "try_lock").fetchone()[0]:
@@ -175,6 +191,9 @@ class BronzeLoader(Statements):
                     with guard:
                         totals[target.bronze_table].add(counts)
                         self.drift[target.bronze_table].add(prepared)
+                        self.truncates += [
+                            (target, prepared.key_text, q.offset) for q in prepared.quarantined if q.truncate
+                        ]
                     crash_point("bronze.object_loaded")
                     log.info(
                         "%s: %d records, %d loaded, %d duplicates skipped, %d tombstones, %d quarantined",
@@ -263,6 +282,8 @@ def load_bronze(
             raise WarehouseError(f"Cannot record the schema drift, {where}: {explain(exc)}") from None
     finally:
         loader.release()
+    if loader.truncates:
+        raise TruncatedAtSource(_truncated_message(loader.truncates))
     quarantined = summary.total.quarantined
     if max_quarantined is not None and quarantined > max_quarantined:
         raise TooManyQuarantined(
@@ -272,3 +293,18 @@ def load_bronze(
             f"the contract, then rerun (a full_refresh run replays the archive)."
         )
     return summary
+
+
+def _truncated_message(truncates: list[tuple[BronzeTarget, str, int]]) -> str:
+    tables = sorted({f"{target.table.schema}.{target.table.table}" for target, _, _ in truncates})
+    where = "; ".join(f"{key} offset {offset}" for _, key, offset in truncates[:5])
+    more = f" and {len(truncates) - 5} more" if len(truncates) > 5 else ""
+    return (
+        f"{', '.join(tables)} was truncated at the source: {len(truncates)} truncate event(s), "
+        f"quarantined ({where}{more}). Debezium sends no per-row deletes for a truncate, so bronze, "
+        f"staging and the marts still hold every row it removed. Everything else is loaded; dbt does not "
+        f"run in this run. To bring the table back in line with the source: move its objects aside as for "
+        f"a recreated topic (README, 'When the topic was recreated or the broker's log reset', step 1), "
+        f"re-snapshot the table (a Debezium incremental snapshot signal) and let a normal run drain the "
+        f"snapshot, then trigger a run with full_refresh (it rebuilds the table from the snapshot on)."
+    )

@@ -7,6 +7,19 @@ the source block with its LSNs, the table the topic is for, and every value stag
 columns, ``source.ts_ms``, ``source.event_serial_no``) of the JSON type and within the range its cast
 takes (``include/dbt/macros/debezium_decode.sql``), so that no record in bronze can stop staging. Anything
 else is quarantined with the reason, never dropped and never loaded.
+
+Two ops Debezium defines are no row change, and each has a reason of its own (never "missing key",
+although both may come without one):
+
+- ``t``, a truncate. Staging keeps the latest state per key, deletes kept; a truncate names no key and
+  carries no row image, so it cannot be applied per key, and Debezium sends no per-row deletes for it.
+  Loaded or dropped, it would leave every row it removed in staging and the marts. It is quarantined as
+  ``TruncateEvent`` and the load then fails the run (``include/cdc/bronze/load.py``), after loading
+  everything else, with what to do. (SQL Server refuses TRUNCATE on a table with CDC enabled, so the
+  SQL Server connector should never send one; if one comes, the source no longer matches the warehouse.)
+- ``m``, a logical decoding message (PostgreSQL's connector; never SQL Server's): no row, nothing to
+  apply. It is quarantined, and counted against the run's quarantine limit like any record that is no
+  change event of this table: a flood of them means another connector writes to this topic.
 """
 
 from __future__ import annotations
@@ -35,6 +48,22 @@ from include.cdc.debezium.value_rules import (
 )
 
 OPS = frozenset({"c", "u", "d", "r"})
+MESSAGE_REASON = (
+    "message event (op 'm'): not a row change but a logical decoding message, which SQL Server's connector "
+    "never sends; check which connector writes to this topic"
+)
+
+
+class TruncateEvent(NotAnEnvelope):
+    """A truncate (op ``t``): quarantined, and it fails the run once the rest is loaded (see the module
+    docstring)."""
+
+    def __init__(self, table: SourceTable) -> None:
+        super().__init__(
+            f"truncate event: {table.schema}.{table.table} was truncated at the source; Debezium sends no "
+            f"per-row deletes for it, so staging still holds every row it removed: set the table's archive "
+            f"aside, re-snapshot the table, then run with full_refresh (the DAG's Docs tab, 'truncate event')"
+        )
 
 
 class WrongType(NotAnEnvelope):
@@ -109,7 +138,10 @@ def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
 
 
 def parse_change_event(key: str | None, value: str, table: SourceTable) -> ChangeEvent:
-    event = ChangeEvent(parse_key(key), *_envelope(value, table))
+    # The envelope first: it says what the event is, so a truncate without a key is a truncate, not a
+    # row change without its key.
+    envelope_json, after, before = _envelope(value, table)
+    event = ChangeEvent(parse_key(key), envelope_json, after, before)
     refuse_nul(event.key_json, "key")
     refuse_nul(event.envelope_json, "value")
     return event
@@ -133,6 +165,10 @@ def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, obje
     if not isinstance(document, dict):
         raise NotAnEnvelope(f"value is JSON but not a Debezium envelope (a {type_name(document)})")
     op = document.get("op")
+    if op == "t":  # the fast path's Literal op refuses both: they always come here
+        raise TruncateEvent(table)
+    if op == "m":
+        raise NotAnEnvelope(MESSAGE_REASON)
     if not isinstance(op, str) or op not in OPS:
         if "op" not in document:
             raise NotAnEnvelope("value is JSON but not a Debezium envelope (no 'op')")
