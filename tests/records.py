@@ -204,8 +204,9 @@ def _plausible(sql_type) -> st.SearchStrategy:
 
 
 @st.composite
-def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
-    """A valid change event with one to three kinds of damage (or none), in either JsonConverter form."""
+def damaged_record(draw, untouchable: frozenset[str] = frozenset(), truncates: bool = True) -> Record:
+    """A valid change event with one to three kinds of damage (or none), in either JsonConverter form.
+    ``truncates``: the damage may make it a truncate (op t), which fails the load's run once it is done."""
     message = draw(st.sampled_from([m for m in valid_messages() if m.value is not None]))
     table = table_of(message.topic)
     document = json.loads(message.value)
@@ -234,7 +235,7 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
             if isinstance(target, dict):
                 target[draw(st.text(max_size=8))] = draw(nasty)
         elif damage == "op":  # t and m too: a truncate and a message, no row changes
-            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r", "t", "m"]))
+            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r", "m", *("t" * truncates)]))
         elif damage == "source" and isinstance(document.get("source"), dict):
             field = draw(
                 st.sampled_from(["ts_ms", "event_serial_no", "commit_lsn", "change_lsn", "table", "schema"])
