@@ -252,12 +252,14 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset(), truncates: b
     if draw(st.booleans()):
         value = f'{{"schema":{{"type":"struct","optional":false}},"payload":{value}}}'
     key = dumps_key(table, {c.source_column: fresh for c in table.key_columns}, message.key)
-    if draw(st.integers(0, 3)) == 0:  # damage the key now and then: it is checked before the value
+    if draw(st.integers(0, 3)) == 0:  # damage the key now and then
+        other = draw(st.integers(10**12, 2**62).filter(lambda n: n != fresh))  # another row's key
         key = draw(
             st.none()
             | st.binary(max_size=12)
             | nasty.map(lambda v: dumps({"ID": v}, ensure_ascii=False).encode())
             | nasty.map(lambda v: dumps(v, ensure_ascii=False).encode())
+            | st.just(dumps_key(table, {c.source_column: other for c in table.key_columns}, message.key))
         )
     return Record(table, key, value.encode())
 
@@ -265,13 +267,18 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset(), truncates: b
 @st.composite
 def not_this_rows_event(draw) -> tuple[Record, str]:
     """A valid change event turned into what the load must refuse although it is well formed, and the
-    reason it must give: a truncate or a logical decoding message (with or without row images and key).
-    Either JsonConverter form."""
+    reason it must give: a truncate or a logical decoding message (with or without row images and key),
+    or a change whose key is another row's. Either JsonConverter form."""
     message = draw(st.sampled_from([m for m in valid_messages() if m.value is not None]))
     table = table_of(message.topic)
     document = json.loads(message.value)
     envelope = document["payload"] if document.keys() == {"schema", "payload"} else document
-    kind = draw(st.sampled_from(["t", "m"]))
+    kind = draw(st.sampled_from(["t", "m", "rekeyed"]))
+    if kind == "rekeyed":
+        image = "before" if envelope["op"] == "d" else "after"
+        shift = draw(st.integers(1, 10**6))
+        other = {c.source_column: envelope[image][c.source_column] + shift for c in table.key_columns}
+        return Record(table, dumps_key(table, other, message.key), json.dumps(document).encode()), "key says"
     envelope["op"] = kind
     if draw(st.booleans()):  # as Debezium writes them: no row image
         envelope["before"] = envelope["after"] = None
@@ -660,6 +667,22 @@ def _source_claim_true(source: dict, reason: str) -> bool:
     return not FIRST_DAY * DAY["ms"] <= value < DAYS_TO_10000 * DAY["ms"]
 
 
+def _key_claim_true(key: str | None, image, table: SourceTable) -> bool:
+    """Whether the key's primary-key columns are not the row image's: a column absent from the key, or
+    another JSON value (numbers compared as numbers, true no 1, "1" no 1)."""
+    document = _unwrapped(key) if key is not None else None
+    if not isinstance(document, dict) or not isinstance(image, dict):
+        return False
+    for column in table.key_columns:
+        name = column.source_column
+        if name not in document:
+            return True
+        said, held = document[name], image.get(name)
+        if isinstance(said, bool) != isinstance(held, bool) or said != held:
+            return True
+    return False
+
+
 def _fails(call, error: type[BaseException]) -> bool:
     try:
         call()
@@ -671,6 +694,7 @@ def _fails(call, error: type[BaseException]) -> bool:
 REASON_KINDS = [
     r"truncate event: ",
     r"message event \(op 'm'\): ",
+    r"key says .* but the (after|before) image holds ",
     r"missing key",
     r"key is not valid UTF-8",
     r"value is not valid UTF-8",
@@ -728,6 +752,7 @@ def untrue_reason(reason: str, record: Record) -> str | None:
     about_envelope = {
         r"truncate event: ": lambda: op == "t",
         r"message event \(op 'm'\): ": lambda: op == "m",
+        r"key says .* but the (after|before) image holds ": lambda: _key_claim_true(key, image, table),
         r"value is JSON but not a Debezium envelope": lambda: (
             not isinstance(envelope, dict) or "op" not in envelope
         ),

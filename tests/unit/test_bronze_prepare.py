@@ -248,11 +248,12 @@ def test_a_truncate_is_quarantined_as_a_truncate_and_marked_for_the_load_to_fail
     truncate = json.dumps({"before": None, "after": None, "source": SOURCE, "op": "t"}).encode()
     message = json.dumps({"source": SOURCE, "op": "m", "message": {"prefix": "p", "content": ""}}).encode()
     key, body = landed_object(
-        [(b'{"ID":1}', envelope()), (None, truncate), (None, message), (b'{"ID":1}', envelope())]
+        [(b'{"ID":1}', envelope()), (None, truncate), (None, message), (b'{"ID":2}', envelope())]
     )
     prepared = prepare_object(key, body, TARGET)
-    assert [r[0] for r in copy_rows(prepared)] == ["0", "3"]
+    assert [r[0] for r in copy_rows(prepared)] == ["0"]
     assert [(q.offset, q.reason.split(":")[0], q.truncate) for q in prepared.quarantined] == [
         (1, "truncate event", True),
         (2, "message event (op 'm')", False),
+        (3, "key says ID=2 but the after image holds ID=1", False),
     ]

@@ -86,9 +86,9 @@ def test_damaged_envelopes_are_loaded_only_when_staging_decodes_them(records):
 
 @PROPERTY
 @given(st.lists(not_this_rows_event(), min_size=1, max_size=8))
-def test_truncates_and_messages_are_quarantined_each_with_its_own_reason(events):
-    """Well-formed events that are no row change: the fast path refuses ops t and m, the checked path
-    gives each its reason, never "missing key"."""
+def test_truncates_messages_and_other_rows_keys_are_quarantined_each_with_its_own_reason(events):
+    """Well-formed events that are no change of the row their key names: on whichever path their
+    envelope takes (the fast path refuses ops t and m; a rekeyed event passes it), the same reasons."""
     for table in {record.table.table for record, _ in events}:
         mine = [(record, reason) for record, reason in events if record.table.table == table]
         target = TARGETS[table]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -263,7 +264,7 @@ def test_failure_reason_names_the_exception_and_how_deep_the_json_nests():
     assert failure_reason(KeyError("x"), None, "{}").startswith("checking it raised KeyError ('x')")
 
 
-# -- Events that are no row change ---------------------------------------------------------------------
+# -- Events that are no row change, and keys that disagree with their row image ------------------------
 
 
 @pytest.fixture(params=["fast", "checked"])
@@ -301,6 +302,52 @@ def test_a_logical_decoding_message_is_refused_as_no_row_change(path, key):
     with pytest.raises(NotAnEnvelope, match=r"^message event \(op 'm'\): not a row change") as raised:
         parse_change_event(key, value, PRODUCT)
     assert not isinstance(raised.value, envelope_module.TruncateEvent)
+
+
+@pytest.mark.parametrize(
+    ("op", "key", "reason"),
+    [
+        ("c", '{"ID":900105}', "key says ID=900105 but the after image holds ID=900106"),
+        (
+            "r",
+            '{"schema":{},"payload":{"ID":900105}}',
+            "key says ID=900105 but the after image holds ID=900106",
+        ),
+        ("u", '{"ID":900105}', "key says ID=900105 but the after image holds ID=900106"),
+        ("d", '{"ID":900105}', "key says ID=900105 but the before image holds ID=900106"),
+        ("c", '{"ID":"900106"}', "key says ID='900106' but the after image holds ID=900106"),
+        ("c", '{"ID":null}', "key says ID=null but the after image holds ID=900106"),
+        ("c", '{"id":900106}', "key says ID absent but the after image holds ID=900106"),
+    ],
+)
+def test_a_key_that_is_not_the_row_images_primary_key_is_refused_naming_both(path, op, key, reason):
+    document = envelope(op)
+    for image in ("before", "after"):
+        if document[image] is not None:
+            document[image]["ID"] = 900106
+    with pytest.raises(NotAnEnvelope, match=f"^{re.escape(reason)}"):
+        parse_change_event(key, json.dumps(document), PRODUCT)
+
+
+@pytest.mark.parametrize(
+    "key", ['{"ID":900106}', '{"schema":{},"payload":{"ID":900106}}', '{"ID":9.00106e5}']
+)
+def test_a_key_that_is_the_row_images_primary_key_passes(path, key):
+    document = envelope("u", before={"ID": 1, "Name": "before a key change"}, after={"ID": 900106})
+    assert parse_change_event(key, json.dumps(document), PRODUCT).key_json
+
+
+def test_a_composite_key_is_compared_column_by_column(path):
+    composite = dataclasses.replace(
+        PRODUCT, staging_model="stg_composite", primary_key=("product_id", "name")
+    )
+    document = envelope("c", after={"ID": 7, "Name": "disc", "VendorCode": "BOS-1"})
+    for key in ('{"ID":7,"Name":"disc"}', '{"Name":"disc","ID":7,"Other":1}'):  # any order; others ignored
+        assert parse_change_event(key, json.dumps(document), composite)
+    with pytest.raises(
+        NotAnEnvelope, match=r"^key says ID=7, Name='pad' but the after image holds ID=7, Name='disc'"
+    ):
+        parse_change_event('{"ID":7,"Name":"pad"}', json.dumps(document), composite)
 
 
 def test_the_fast_path_hands_truncates_and_messages_to_the_checked_path():

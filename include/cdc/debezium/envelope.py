@@ -3,10 +3,11 @@
 Bronze keeps envelopes as received, so staging can always be rebuilt; what is checked here is only
 what staging relies on: a JSON key, a JSON envelope (bare, or wrapped by JsonConverter's
 ``schemas.enable=true`` form) with a known ``op``, the row image that op needs with its primary key,
-the source block with its LSNs, the table the topic is for, and every value staging casts (the captured
-columns, ``source.ts_ms``, ``source.event_serial_no``) of the JSON type and within the range its cast
-takes (``include/dbt/macros/debezium_decode.sql``), so that no record in bronze can stop staging. Anything
-else is quarantined with the reason, never dropped and never loaded.
+the source block with its LSNs, the table the topic is for, a key that holds the row image's primary
+key, and every value staging casts (the captured columns, ``source.ts_ms``, ``source.event_serial_no``)
+of the JSON type and within the range its cast takes (``include/dbt/macros/debezium_decode.sql``), so
+that no record in bronze can stop staging. Anything else is quarantined with the reason, never dropped
+and never loaded.
 
 Two ops Debezium defines are no row change, and each has a reason of its own (never "missing key",
 although both may come without one):
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -106,6 +107,11 @@ def _payload(text: str) -> str:
 
 
 def parse_key(key: str | None) -> str:
+    return _key(key)[0]
+
+
+def _key(key: str | None) -> tuple[str, dict]:
+    """The key (unwrapped) as JSON text, and its columns, decoded once."""
     if key is None:
         raise NotAnEnvelope("missing key: a captured table with a primary key always has one")
     try:
@@ -116,7 +122,7 @@ def parse_key(key: str | None) -> str:
         document, wrapped = _unwrap(document)
     if not isinstance(document, dict) or not document:
         raise NotAnEnvelope("key is not a JSON object of primary-key columns")
-    return _payload(key) if wrapped else key
+    return (_payload(key) if wrapped else key), document
 
 
 def parse_envelope(value: str, table: SourceTable) -> str:
@@ -124,8 +130,9 @@ def parse_envelope(value: str, table: SourceTable) -> str:
     return _envelope(value, table)[0]
 
 
-def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
-    """The envelope as JSON text, and its after and before images.
+def _envelope(value: str, table: SourceTable) -> _Envelope:
+    """The envelope as JSON text, its after and before images, and the primary key of the image its op
+    needs.
 
     Valid envelopes take the fast path: one C-level decode that checks the structure, every captured
     column's type and most ranges at once (msgspec), then the few checks msgspec cannot say. Anything
@@ -140,11 +147,51 @@ def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
 def parse_change_event(key: str | None, value: str, table: SourceTable) -> ChangeEvent:
     # The envelope first: it says what the event is, so a truncate without a key is a truncate, not a
     # row change without its key.
-    envelope_json, after, before = _envelope(value, table)
-    event = ChangeEvent(parse_key(key), envelope_json, after, before)
-    refuse_nul(event.key_json, "key")
-    refuse_nul(event.envelope_json, "value")
-    return event
+    envelope_json, after, before, image, primary_key = _envelope(value, table)
+    key_json, key_columns = _key(key)
+    refuse_nul(key_json, "key")
+    refuse_nul(envelope_json, "value")
+    _check_key(key_columns, image, primary_key, table)
+    return ChangeEvent(key_json, envelope_json, after, before)
+
+
+_ABSENT = object()
+
+
+def _same(in_key: object, in_image: object) -> bool:
+    """One primary-key column: the key's value against the image's (a fast-path Raw decoded first). As
+    JSON values: 1 and 1.0 are one number, true is no 1, "1" is no 1."""
+    if isinstance(in_image, msgspec.Raw):
+        in_image = _decode_json(in_image)
+    return isinstance(in_key, bool) is isinstance(in_image, bool) and in_key == in_image
+
+
+def _check_key(key_columns: dict, image: str, primary_key: tuple, table: SourceTable) -> None:
+    """Refuse a key that does not hold the primary key of the image the op needs (``after`` for c, u, r;
+    ``before`` for d). Staging keys rows by the image's primary key, so such a record would be loaded
+    under a key Kafka never gave it. Only the contract's primary-key columns are compared (the key was
+    decoded once already): one dict lookup and one comparison per column on the hot path."""
+    names = _table_checks(table).key_names
+    said = [key_columns.get(name, _ABSENT) for name in names]
+    if all(_same(k, v) for k, v in zip(said, primary_key, strict=True)):
+        return
+    key_text = ", ".join(
+        f"{name} absent" if value is _ABSENT else f"{name}={_json_shown(value)}"
+        for name, value in zip(names, said, strict=True)
+    )
+    held = ", ".join(f"{name}={_json_shown(value)}" for name, value in zip(names, primary_key, strict=True))
+    raise NotAnEnvelope(
+        f"key says {key_text} but the {image} image holds {held}: Debezium keys every event by its row's "
+        f"primary key, so the key or the image is not this row's"
+    )
+
+
+def _json_shown(value: object) -> str:
+    if isinstance(value, msgspec.Raw):
+        value = _decode_json(value)
+    if value is None or isinstance(value, bool):
+        return msgspec.json.encode(value).decode()
+    return shown(value)
 
 
 def failure_reason(exc: Exception, key: str | None, value: str) -> str:
@@ -158,7 +205,7 @@ def failure_reason(exc: Exception, key: str | None, value: str) -> str:
     return f"checking it raised {type(exc).__name__} ({str(exc)[:200]}), which no check expects"
 
 
-def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
+def _checked_envelope(value: str, table: SourceTable) -> _Envelope:
     schema, table_name = table.schema, table.table
     parsed = loads(value, "value")
     document, wrapped = _unwrap(parsed)
@@ -200,7 +247,16 @@ def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, obje
     refuse_surrogates(parsed, "value")
     before, after = (document.get(name) for name in ("before", "after"))
     images = (after if isinstance(after, dict) else None, before if isinstance(before, dict) else None)
-    return (_payload(value) if wrapped else value), *images
+    primary_key = tuple(document[image][c.source_column] for c in table.key_columns)
+    return _Envelope(_payload(value) if wrapped else value, *images, image, primary_key)
+
+
+class _Envelope(NamedTuple):
+    text: str  # unwrapped
+    after: object
+    before: object
+    image: str  # the row image the op needs: "after", or "before" for a delete
+    primary_key: tuple  # that image's primary-key values, in the contract's order
 
 
 class _Images(msgspec.Struct):
@@ -220,6 +276,7 @@ class _TableChecks:
     known: msgspec.json.Decoder  # the fast path's: row images of the contract's columns only
     lenient: msgspec.json.Decoder  # the same, passing columns the contract does not know
     fast_checks: tuple[tuple[str, Callable[[object], str | None]], ...]
+    key_names: tuple[str, ...]  # the primary key's source columns, in the contract's order
 
 
 _CHECKS: dict[str, _TableChecks] = {}
@@ -271,12 +328,13 @@ def _table_checks(table: SourceTable) -> _TableChecks:
             return msgspec.json.Decoder(envelope)
 
         fast = tuple((name, rule.problem) for name, (rule, _) in rules.items() if rule.fast)
-        checks = _TableChecks(rules, decoder(True), decoder(False), fast)
+        key_names = tuple(c.source_column for c in table.key_columns)
+        checks = _TableChecks(rules, decoder(True), decoder(False), fast, key_names)
         _CHECKS[table.staging_model] = checks
     return checks
 
 
-def _fast_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
+def _fast_envelope(value: str, table: SourceTable) -> _Envelope:
     checks = _table_checks(table)
     try:
         envelope = checks.known.decode(value)
@@ -290,14 +348,15 @@ def _fast_envelope(value: str, table: SourceTable) -> tuple[str, object, object]
             envelope = checks.lenient.decode(value)
             images = _decode_images(value)
             before, after = images.before, images.after
+    name = "before" if envelope.op == "d" else "after"
     image = envelope.before if envelope.op == "d" else envelope.after
     if image is None:
         raise Recheck
-    for name, problem in checks.fast_checks:
-        column_value = getattr(image, name)
+    for column, problem in checks.fast_checks:
+        column_value = getattr(image, column)
         if column_value is not None and column_value is not UNSET and problem(column_value) is not None:
             raise Recheck
-    return value, after, before
+    return _Envelope(value, after, before, name, tuple(getattr(image, key) for key in checks.key_names))
 
 
 def _check_types(image: dict, table: SourceTable) -> None:
