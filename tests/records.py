@@ -78,6 +78,23 @@ def with_images(value: bytes, change: Callable[[str, dict[str, msgspec.Raw]], No
     return msgspec.json.encode(document)
 
 
+def keyed(table: SourceTable, value: bytes, like: bytes | None = None) -> bytes:
+    """The key Debezium gives the event ``value``: the primary key of its row image (``after``, ``before``
+    for a delete), in the JsonConverter form of the key ``like`` (bare when None)."""
+    document = json.loads(value)
+    document = document["payload"] if document.keys() == {"schema", "payload"} else document
+    image = document["before" if document["op"] == "d" else "after"]
+    return dumps_key(table, {c.source_column: image[c.source_column] for c in table.key_columns}, like)
+
+
+def dumps_key(table: SourceTable, columns: dict, like: bytes | None) -> bytes:
+    """A key of these primary-key columns, in the JsonConverter form of the key ``like``."""
+    form = json.loads(like) if like is not None else {}
+    if isinstance(form, dict) and form.keys() == {"schema", "payload"}:
+        columns = {"schema": form["schema"], "payload": columns}
+    return json.dumps(columns, separators=(",", ":")).encode()
+
+
 def table_of(topic: str) -> SourceTable:
     return next(t for t in load_contract() if topic.endswith(f".{t.schema}.{t.table}"))
 
@@ -187,8 +204,9 @@ def _plausible(sql_type) -> st.SearchStrategy:
 
 
 @st.composite
-def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
-    """A valid change event with one to three kinds of damage (or none), in either JsonConverter form."""
+def damaged_record(draw, untouchable: frozenset[str] = frozenset(), truncates: bool = True) -> Record:
+    """A valid change event with one to three kinds of damage (or none), in either JsonConverter form.
+    ``truncates``: the damage may make it a truncate (op t), which fails the load's run once it is done."""
     message = draw(st.sampled_from([m for m in valid_messages() if m.value is not None]))
     table = table_of(message.topic)
     document = json.loads(message.value)
@@ -216,8 +234,8 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
             target = draw(st.sampled_from([document, document.get("source"), document.get(image)]))
             if isinstance(target, dict):
                 target[draw(st.text(max_size=8))] = draw(nasty)
-        elif damage == "op":
-            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r"]))
+        elif damage == "op":  # t and m too: a truncate and a message, no row changes
+            document["op"] = draw(nasty | st.sampled_from(["c", "u", "d", "r", "m", *("t" * truncates)]))
         elif damage == "source" and isinstance(document.get("source"), dict):
             field = draw(
                 st.sampled_from(["ts_ms", "event_serial_no", "commit_lsn", "change_lsn", "table", "schema"])
@@ -233,15 +251,42 @@ def damaged_record(draw, untouchable: frozenset[str] = frozenset()) -> Record:
     value = dumps(document, ensure_ascii=draw(st.booleans()))
     if draw(st.booleans()):
         value = f'{{"schema":{{"type":"struct","optional":false}},"payload":{value}}}'
-    key = message.key
-    if draw(st.integers(0, 3)) == 0:  # damage the key now and then: it is checked before the value
+    key = dumps_key(table, {c.source_column: fresh for c in table.key_columns}, message.key)
+    if draw(st.integers(0, 3)) == 0:  # damage the key now and then
+        other = draw(st.integers(10**12, 2**62).filter(lambda n: n != fresh))  # another row's key
         key = draw(
             st.none()
             | st.binary(max_size=12)
             | nasty.map(lambda v: dumps({"ID": v}, ensure_ascii=False).encode())
             | nasty.map(lambda v: dumps(v, ensure_ascii=False).encode())
+            | st.just(dumps_key(table, {c.source_column: other for c in table.key_columns}, message.key))
         )
     return Record(table, key, value.encode())
+
+
+@st.composite
+def not_this_rows_event(draw) -> tuple[Record, str]:
+    """A valid change event turned into what the load must refuse although it is well formed, and the
+    reason it must give: a truncate or a logical decoding message (with or without row images and key),
+    or a change whose key is another row's. Either JsonConverter form."""
+    message = draw(st.sampled_from([m for m in valid_messages() if m.value is not None]))
+    table = table_of(message.topic)
+    document = json.loads(message.value)
+    envelope = document["payload"] if document.keys() == {"schema", "payload"} else document
+    kind = draw(st.sampled_from(["t", "m", "rekeyed"]))
+    if kind == "rekeyed":
+        image = "before" if envelope["op"] == "d" else "after"
+        shift = draw(st.integers(1, 10**6))
+        other = {c.source_column: envelope[image][c.source_column] + shift for c in table.key_columns}
+        return Record(table, dumps_key(table, other, message.key), json.dumps(document).encode()), "key says"
+    envelope["op"] = kind
+    if draw(st.booleans()):  # as Debezium writes them: no row image
+        envelope["before"] = envelope["after"] = None
+    if kind == "m":
+        envelope["message"] = {"prefix": "audit", "content": "aGk="}
+    key = draw(st.sampled_from([None, message.key]))
+    reason = "truncate event: " if kind == "t" else "message event (op 'm'): "
+    return Record(table, key, json.dumps(document).encode()), reason
 
 
 EDGES = {  # per kind of column: values near what staging's cast takes (JSON text, as written)
@@ -290,11 +335,13 @@ def edge_records(untouchable: frozenset[str] = frozenset()) -> list[Record]:
             for edge in EDGES[_edge_kind(column.sqlserver_type)]:
                 document = json.loads(message.value)
                 document = document.get("payload", document)
-                document["after"].update({c.source_column: 10**12 + len(records) for c in table.key_columns})
+                primary_key = {c.source_column: 10**12 + len(records) for c in table.key_columns}
+                document["after"].update(primary_key)
                 document["after"][column.source_column] = Raw(edge)
                 value = dumps(document, ensure_ascii=True)
+                key = dumps_key(table, primary_key, message.key)
                 for form in (value, f'{{"schema":{{}},"payload":{value}}}'):  # the second, a re-emitted copy
-                    records.append(Record(table, message.key, form.encode()))
+                    records.append(Record(table, key, form.encode()))
     return records
 
 
@@ -620,6 +667,22 @@ def _source_claim_true(source: dict, reason: str) -> bool:
     return not FIRST_DAY * DAY["ms"] <= value < DAYS_TO_10000 * DAY["ms"]
 
 
+def _key_claim_true(key: str | None, image, table: SourceTable) -> bool:
+    """Whether the key's primary-key columns are not the row image's: a column absent from the key, or
+    another JSON value (numbers compared as numbers, true no 1, "1" no 1)."""
+    document = _unwrapped(key) if key is not None else None
+    if not isinstance(document, dict) or not isinstance(image, dict):
+        return False
+    for column in table.key_columns:
+        name = column.source_column
+        if name not in document:
+            return True
+        said, held = document[name], image.get(name)
+        if isinstance(said, bool) != isinstance(held, bool) or said != held:
+            return True
+    return False
+
+
 def _fails(call, error: type[BaseException]) -> bool:
     try:
         call()
@@ -629,6 +692,9 @@ def _fails(call, error: type[BaseException]) -> bool:
 
 
 REASON_KINDS = [
+    r"truncate event: ",
+    r"message event \(op 'm'\): ",
+    r"key says .* but the (after|before) image holds ",
     r"missing key",
     r"key is not valid UTF-8",
     r"value is not valid UTF-8",
@@ -684,6 +750,9 @@ def untrue_reason(reason: str, record: Record) -> str | None:
     table = record.table
     column = reason.split()[1]
     about_envelope = {
+        r"truncate event: ": lambda: op == "t",
+        r"message event \(op 'm'\): ": lambda: op == "m",
+        r"key says .* but the (after|before) image holds ": lambda: _key_claim_true(key, image, table),
         r"value is JSON but not a Debezium envelope": lambda: (
             not isinstance(envelope, dict) or "op" not in envelope
         ),

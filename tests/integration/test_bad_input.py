@@ -155,3 +155,64 @@ def test_more_quarantined_records_than_the_limit_fail_the_run_after_loading_the_
     assert corner.bronze_rows() == generator.total.envelopes + len(handled) - 1
     assert corner.scalar("select count(*) from bronze.quarantine") == 17
     assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0  # nothing is loaded twice
+
+
+def not_a_row_change(op: str, lsn: str, **fields) -> bytes:
+    """A truncate (op t) or a logical decoding message (op m): no row image, as Debezium writes them."""
+    source = {**SOURCE, "commit_lsn": lsn, "change_lsn": None, "event_serial_no": None}
+    envelope = {"before": None, "after": None, "source": source, "op": op, "ts_ms": 1_767_600_000_100}
+    return json.dumps({**envelope, **fields}).encode()
+
+
+def test_truncate_message_and_mismatched_key_events_are_quarantined_and_a_truncate_fails_the_run(
+    corner, monkeypatch
+):
+    generator = corner.generator(products=5, events=120, partitions=1)
+    good = list(generator.messages())
+    topic = corner.topic
+    bad = [  # (key, value, the reason it is quarantined)
+        (None, not_a_row_change("t", "fffffff1:00000000:0001"), "truncate event: dbo.Product was truncated"),
+        (
+            None,
+            not_a_row_change("m", "fffffff1:00000000:0002", message={"prefix": "audit", "content": "aGk="}),
+            "message event",
+        ),
+        (
+            key(900105),
+            event(900106, "fffffff1:00000000:0003", op="c"),
+            "key says ID=900105 but the after image holds ID=900106",
+        ),
+        (
+            key(900107),
+            event(900108, "fffffff1:00000000:0004", op="d"),
+            "key says ID=900107 but the before image holds ID=900108",
+        ),
+    ]
+    fine = [Message(topic, 0, key(900109), event(900109, "fffffff1:00000000:0005", op="c"), [], 1)]
+    corner.produce(good + [Message(topic, 0, k, v, [], 1) for k, v, _ in bad] + fine, partitions=1)
+    drained = tasks.drain_kafka.function(params=RUN)
+    tasks.commit_offsets.function(drained)
+
+    # Failed for good, after loading the rest: the warehouse still holds the rows the truncate removed.
+    with pytest.raises(AirflowFailException, match=r"dbo\.Product was truncated at the source") as raised:
+        tasks.load_bronze.function(params=RUN)
+    assert "full_refresh" in str(raised.value)
+
+    reasons = [
+        r["reason"] for r in corner.query("select reason from bronze.quarantine order by kafka_offset")
+    ]
+    assert len(reasons) == len(bad)
+    for reason, (_, _, expected) in zip(reasons, bad, strict=True):
+        assert reason.startswith(expected), (expected, reason)
+    assert corner.bronze_rows() == generator.total.envelopes + len(fine)
+    assert corner.scalar("select count(*) from bronze.product_cdc where kafka_key = '{\"ID\": 900109}'") == 1
+    assert (  # neither the key nor the image of a mismatched record is in bronze
+        corner.scalar(
+            "select count(*) from bronze.product_cdc where (kafka_key ->> 'ID')::bigint between 900100 and "
+            "900110 or (coalesce(cdc_payload -> 'after', cdc_payload -> 'before') ->> 'ID')::bigint between "
+            "900100 and 900110"
+        )
+        == 1
+    )
+    assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0  # nothing is loaded twice
+    assert corner.bronze_rows() == generator.total.envelopes + len(fine)

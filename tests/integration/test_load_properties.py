@@ -38,8 +38,8 @@ SAMPLE = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-records = st.lists(
-    damaged_record(untouchable=guarded_columns())
+records = st.lists(  # no truncates: one fails the task by design (test_bad_input loads one)
+    damaged_record(untouchable=guarded_columns(), truncates=False)
     | st.sampled_from(load_contract()).flatmap(arbitrary_record),
     min_size=1,
     max_size=12,

@@ -14,7 +14,8 @@ from devstack.stack.config import HOST
 from include.cdc.airflow import tasks
 from include.cdc.archive.storage import StorageError
 from include.cdc.bronze import object_load
-from include.cdc.bronze.load import BronzeLoader, LoadInProgress
+from include.cdc.bronze.errors import LoadInProgress
+from include.cdc.bronze.load import BronzeLoader
 from include.cdc.ingest.errors import DrainError
 from include.cdc.warehouse import WarehouseError, WarehouseTarget
 from tests.integration.warehouse import RUN, ingest

@@ -55,7 +55,7 @@ def test_events_tombstones_and_bad_records_are_counted_apart():
             (b'{"ID":3}', b"\xff\xfe"),
             (None, envelope()),
             (
-                b'{"schema":{},"payload":{"ID":4}}',
+                b'{"schema":{},"payload":{"ID":1}}',
                 json.dumps({"schema": {}, "payload": json.loads(envelope())}).encode(),
             ),
         ]
@@ -71,7 +71,7 @@ def test_events_tombstones_and_bad_records_are_counted_apart():
     assert prepared.quarantined[1].raw == b"\xff\xfe"  # bytes kept exactly
     rows = copy_rows(prepared)
     assert [r[0] for r in rows] == ["0", "5"]
-    assert json.loads(rows[1][2]) == {"ID": 4}  # key unwrapped
+    assert json.loads(rows[1][2]) == {"ID": 1}  # key unwrapped
     assert json.loads(rows[1][3]) == json.loads(envelope())  # envelope unwrapped
 
 
@@ -144,7 +144,7 @@ def test_a_key_that_is_not_utf8_or_not_json_is_quarantined_as_such_never_as_miss
 def test_json_nested_too_deep_for_the_decoder_is_quarantined_and_the_records_around_it_load():
     deep = json.dumps({"before": None, "after": {"ID": 2, "Note": "@"}, "source": SOURCE, "op": "c"})
     deep = deep.replace('"@"', "[" * 1000 + "]" * 1000).encode()
-    key, body = landed_object([(b'{"ID":1}', envelope()), (b'{"ID":2}', deep), (b'{"ID":3}', envelope())])
+    key, body = landed_object([(b'{"ID":1}', envelope()), (b'{"ID":2}', deep), (b'{"ID":1}', envelope())])
     prepared = prepare_object(key, body, TARGET)
     assert [r[0] for r in copy_rows(prepared)] == ["0", "2"]
     assert [(q.offset, q.reason) for q in prepared.quarantined] == [
@@ -242,3 +242,18 @@ def test_a_failed_preparation_stops_the_load_at_that_object():
     assert next(objects) == "a"
     with pytest.raises(StorageError, match="b is gone"):
         next(objects)
+
+
+def test_a_truncate_is_quarantined_as_a_truncate_and_marked_for_the_load_to_fail_the_run():
+    truncate = json.dumps({"before": None, "after": None, "source": SOURCE, "op": "t"}).encode()
+    message = json.dumps({"source": SOURCE, "op": "m", "message": {"prefix": "p", "content": ""}}).encode()
+    key, body = landed_object(
+        [(b'{"ID":1}', envelope()), (None, truncate), (None, message), (b'{"ID":2}', envelope())]
+    )
+    prepared = prepare_object(key, body, TARGET)
+    assert [r[0] for r in copy_rows(prepared)] == ["0"]
+    assert [(q.offset, q.reason.split(":")[0], q.truncate) for q in prepared.quarantined] == [
+        (1, "truncate event", True),
+        (2, "message event (op 'm')", False),
+        (3, "key says ID=2 but the after image holds ID=1", False),
+    ]

@@ -21,6 +21,7 @@ from tests.records import (
     arbitrary_record,
     damaged_record,
     landed_object,
+    not_this_rows_event,
     staging_refusal,
     untrue_reason,
 )
@@ -81,6 +82,25 @@ def test_arbitrary_bytes_are_loaded_counted_or_quarantined_with_a_true_reason(re
 def test_damaged_envelopes_are_loaded_only_when_staging_decodes_them(records):
     for table in {r.table.table for r in records}:
         assert_every_record_accounted_for([r for r in records if r.table.table == table])
+
+
+@PROPERTY
+@given(st.lists(not_this_rows_event(), min_size=1, max_size=8))
+def test_truncates_messages_and_other_rows_keys_are_quarantined_each_with_its_own_reason(events):
+    """Well-formed events that are no change of the row their key names: on whichever path their
+    envelope takes (the fast path refuses ops t and m; a rekeyed event passes it), the same reasons."""
+    for table in {record.table.table for record, _ in events}:
+        mine = [(record, reason) for record, reason in events if record.table.table == table]
+        target = TARGETS[table]
+        key, body = landed_object(target.raw_prefix, target.topic, 0, 0, [record for record, _ in mine])
+        prepared = prepare_object(key, body, target)
+        assert not prepared.rows
+        assert [q.offset for q in prepared.quarantined] == list(range(len(mine)))
+        for bad, (record, reason) in zip(prepared.quarantined, mine, strict=True):
+            assert bad.reason.startswith(reason), (bad.reason, record)
+            assert bad.truncate == (reason == "truncate event: ")
+            assert untrue_reason(bad.reason, record) is None
+        assert_every_record_accounted_for([record for record, _ in mine])
 
 
 def test_a_value_with_a_huge_integer_before_deep_nesting_is_quarantined_for_its_nesting():

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
+import msgspec
 import pytest
 
 from include.cdc.contract import table
-from include.cdc.debezium.envelope import failure_reason, parse_change_event, parse_envelope, parse_key
+from include.cdc.debezium import envelope as envelope_module
+from include.cdc.debezium.envelope import failure_reason, parse_change_event, parse_envelope
+from include.cdc.debezium.keys import parse_key
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
 
 PRODUCT = table("Product")
@@ -259,3 +263,95 @@ def test_failure_reason_names_the_exception_and_how_deep_the_json_nests():
         "(RecursionError)"
     )
     assert failure_reason(KeyError("x"), None, "{}").startswith("checking it raised KeyError ('x')")
+
+
+# -- Events that are no row change, and keys that disagree with their row image ------------------------
+
+
+@pytest.fixture(params=["fast", "checked"])
+def path(request, monkeypatch):
+    """Each case on both paths: the fast decode, and the readable checks it hands what it refuses."""
+    if request.param == "checked":
+
+        def refuse(value, table):
+            raise envelope_module.Recheck
+
+        monkeypatch.setattr(envelope_module, "_fast_envelope", refuse)
+    return request.param
+
+
+def not_a_row_change(op, **fields):
+    return {"before": None, "after": None, "source": dict(SOURCE), "op": op, "ts_ms": 1, **fields}
+
+
+@pytest.mark.parametrize("key", [None, '{"ID":1}'])
+@pytest.mark.parametrize("form", ["bare", "wrapped"])
+def test_a_truncate_is_refused_as_a_truncate_never_as_a_missing_key(path, key, form):
+    document = not_a_row_change("t")
+    value = json.dumps(document if form == "bare" else {"schema": {}, "payload": document})
+    with pytest.raises(envelope_module.TruncateEvent) as raised:
+        parse_change_event(key, value, PRODUCT)
+    assert str(raised.value).startswith(
+        "truncate event: dbo.Product was truncated at the source; Debezium sends no per-row deletes for it"
+    )
+    assert "full_refresh" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", [None, '{"prefix":"audit"}'])
+def test_a_logical_decoding_message_is_refused_as_no_row_change(path, key):
+    value = json.dumps(not_a_row_change("m", message={"prefix": "audit", "content": "aGk="}))
+    with pytest.raises(NotAnEnvelope, match=r"^message event \(op 'm'\): not a row change") as raised:
+        parse_change_event(key, value, PRODUCT)
+    assert not isinstance(raised.value, envelope_module.TruncateEvent)
+
+
+@pytest.mark.parametrize(
+    ("op", "key", "reason"),
+    [
+        ("c", '{"ID":900105}', "key says ID=900105 but the after image holds ID=900106"),
+        (
+            "r",
+            '{"schema":{},"payload":{"ID":900105}}',
+            "key says ID=900105 but the after image holds ID=900106",
+        ),
+        ("u", '{"ID":900105}', "key says ID=900105 but the after image holds ID=900106"),
+        ("d", '{"ID":900105}', "key says ID=900105 but the before image holds ID=900106"),
+        ("c", '{"ID":"900106"}', "key says ID='900106' but the after image holds ID=900106"),
+        ("c", '{"ID":null}', "key says ID=null but the after image holds ID=900106"),
+        ("c", '{"id":900106}', "key says ID absent but the after image holds ID=900106"),
+    ],
+)
+def test_a_key_that_is_not_the_row_images_primary_key_is_refused_naming_both(path, op, key, reason):
+    document = envelope(op)
+    for image in ("before", "after"):
+        if document[image] is not None:
+            document[image]["ID"] = 900106
+    with pytest.raises(NotAnEnvelope, match=f"^{re.escape(reason)}"):
+        parse_change_event(key, json.dumps(document), PRODUCT)
+
+
+@pytest.mark.parametrize(
+    "key", ['{"ID":900106}', '{"schema":{},"payload":{"ID":900106}}', '{"ID":9.00106e5}']
+)
+def test_a_key_that_is_the_row_images_primary_key_passes(path, key):
+    document = envelope("u", before={"ID": 1, "Name": "before a key change"}, after={"ID": 900106})
+    assert parse_change_event(key, json.dumps(document), PRODUCT).key_json
+
+
+def test_a_composite_key_is_compared_column_by_column(path):
+    composite = dataclasses.replace(
+        PRODUCT, staging_model="stg_composite", primary_key=("product_id", "name")
+    )
+    document = envelope("c", after={"ID": 7, "Name": "disc", "VendorCode": "BOS-1"})
+    for key in ('{"ID":7,"Name":"disc"}', '{"Name":"disc","ID":7,"Other":1}'):  # any order; others ignored
+        assert parse_change_event(key, json.dumps(document), composite)
+    with pytest.raises(
+        NotAnEnvelope, match=r"^key says ID=7, Name='pad' but the after image holds ID=7, Name='disc'"
+    ):
+        parse_change_event('{"ID":7,"Name":"pad"}', json.dumps(document), composite)
+
+
+def test_the_fast_path_hands_truncates_and_messages_to_the_checked_path():
+    for op in ("t", "m"):
+        with pytest.raises(msgspec.ValidationError):
+            envelope_module._fast_envelope(json.dumps(not_a_row_change(op)), PRODUCT)

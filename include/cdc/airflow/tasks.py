@@ -21,6 +21,7 @@ from include.cdc.settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 def fails_at_once(body):
     """Fail the task without retries on an error no retry can heal (``include.cdc.errors``)."""
 

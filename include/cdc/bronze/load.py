@@ -10,7 +10,8 @@ Tombstones are counted, not loaded. A record that is not a change event staging 
 bytes, is written unchanged under the quarantine prefix, recorded in ``bronze.quarantine`` with the reason,
 and counted (``prepare.py``, ``quarantine.py``); so are rows PostgreSQL refuses for their content. Only the
 warehouse, the bucket and a damaged archive can fail the load, with one error naming the connection and
-the object.
+the object. Two outcomes fail the run once everything else is loaded: more quarantined records than the
+limit, and a truncate event (``TruncatedAtSource``).
 
 What the events' columns showed against the contract (a new column, a missing one, a type change) is
 recorded as schema drift and logged (``drift.py``); it never fails the load.
@@ -29,25 +30,16 @@ import psycopg
 from include.cdc.archive.landing import ObjectKey, topic_prefix
 from include.cdc.archive.storage import ObjectStore, StorageError
 from include.cdc.bronze.drift import TableDrift, record_run, source_table
+from include.cdc.bronze.errors import LoadInProgress, TooManyQuarantined, TruncatedAtSource
 from include.cdc.bronze.object_load import ObjectLoader
 from include.cdc.bronze.prepare import PreparedObject, named, prefetched, prepare_object
 from include.cdc.bronze.quarantine import put_quarantined
 from include.cdc.bronze.statements import DDL, LOAD, Statements
 from include.cdc.bronze.target import BronzeTarget, Counts, LoadSummary
-from include.cdc.errors import PermanentError
 from include.cdc.faults import crash_point
 from include.cdc.warehouse import WarehouseError, explain
 
 log = logging.getLogger(__name__)
-
-
-class LoadInProgress(RuntimeError):
-    """Another bronze load holds the lock."""
-
-
-class TooManyQuarantined(PermanentError):
-    """More records were quarantined in one run than the configured limit (the rest is loaded). No retry:
-    it would find everything loaded, quarantine nothing and pass, and nobody would know."""
 
 
 class BronzeLoader(Statements):
@@ -68,6 +60,7 @@ class BronzeLoader(Statements):
         self.connect = connect
         self.connections = connections if connect is not None else 1
         self.drift: dict[str, TableDrift] = {}  # by bronze table: what this run's events showed
+        self.truncates: list[tuple[BronzeTarget, str, int]] = []  # (target, object key, offset) this run
 
     def lock(self) -> None:
         if not self._run(LOAD, "try_lock").fetchone()[0]:
@@ -177,6 +170,9 @@ class BronzeLoader(Statements):
                     with guard:
                         totals[target.bronze_table].add(counts)
                         self.drift[target.bronze_table].add(prepared)
+                        self.truncates += [
+                            (target, prepared.key_text, q.offset) for q in prepared.quarantined if q.truncate
+                        ]
                     crash_point("bronze.object_loaded")
                     log.info(
                         "%s: %d records, %d loaded, %d duplicates skipped, %d tombstones, %d quarantined",
@@ -265,6 +261,8 @@ def load_bronze(
             raise WarehouseError(f"Cannot record the schema drift, {where}: {explain(exc)}") from None
     finally:
         loader.release()
+    if loader.truncates:
+        raise TruncatedAtSource(_truncated_message(loader.truncates))
     quarantined = summary.total.quarantined
     if max_quarantined is not None and quarantined > max_quarantined:
         raise TooManyQuarantined(
@@ -274,3 +272,18 @@ def load_bronze(
             f"the contract, then rerun (a full_refresh run replays the archive)."
         )
     return summary
+
+
+def _truncated_message(truncates: list[tuple[BronzeTarget, str, int]]) -> str:
+    tables = sorted({f"{target.table.schema}.{target.table.table}" for target, _, _ in truncates})
+    where = "; ".join(f"{key} offset {offset}" for _, key, offset in truncates[:5])
+    more = f" and {len(truncates) - 5} more" if len(truncates) > 5 else ""
+    return (
+        f"{', '.join(tables)} was truncated at the source: {len(truncates)} truncate event(s), "
+        f"quarantined ({where}{more}). Debezium sends no per-row deletes for a truncate, so bronze, "
+        f"staging and the marts still hold every row it removed. Everything else is loaded; dbt does not "
+        f"run in this run. To bring the table back in line with the source: move its objects aside as for "
+        f"a recreated topic (README, 'When the topic was recreated or the broker's log reset', step 1), "
+        f"re-snapshot the table (a Debezium incremental snapshot signal) and let a normal run drain the "
+        f"snapshot, then trigger a run with full_refresh (it rebuilds the table from the snapshot on)."
+    )

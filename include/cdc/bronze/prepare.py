@@ -18,6 +18,7 @@ from include.cdc.bronze.target import BronzeTarget, Counts
 from include.cdc.debezium.columns import ColumnsSeen
 from include.cdc.debezium.envelope import WrongType, failure_reason, parse_change_event
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
+from include.cdc.debezium.ops import TruncateEvent
 
 PREFETCH = 1  # objects downloaded and parsed ahead of the one being copied
 
@@ -27,6 +28,7 @@ class Quarantined:
     offset: int
     reason: str
     raw: bytes
+    truncate: bool = False  # a truncate event: the run fails once the rest is loaded (load.py)
 
 
 @dataclass
@@ -76,9 +78,12 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> PreparedObjec
         if record.is_tombstone:
             counts.tombstones += 1
             continue
+        truncate = False
         try:
             rows.append(_copy_row(record, target, tail, columns))
             continue
+        except TruncateEvent as exc:
+            reason, truncate = str(exc), True
         except WrongType as exc:
             reason = str(exc)
             columns.quarantined(record.offset, exc.column, reason)
@@ -88,7 +93,7 @@ def prepare_object(key: str, body: bytes, target: BronzeTarget) -> PreparedObjec
             raise
         except Exception as exc:
             reason = failure_reason(exc, record.key, record.value or "")
-        quarantined.append(Quarantined(record.offset, reason, record.raw_value()))
+        quarantined.append(Quarantined(record.offset, reason, record.raw_value(), truncate))
     counts.quarantined = len(quarantined)
     return PreparedObject(parsed_key, key, rows, counts, quarantined, columns)
 

@@ -3,17 +3,19 @@
 Bronze keeps envelopes as received, so staging can always be rebuilt; what is checked here is only
 what staging relies on: a JSON key, a JSON envelope (bare, or wrapped by JsonConverter's
 ``schemas.enable=true`` form) with a known ``op``, the row image that op needs with its primary key,
-the source block with its LSNs, the table the topic is for, and every value staging casts (the captured
-columns, ``source.ts_ms``, ``source.event_serial_no``) of the JSON type and within the range its cast
-takes (``include/dbt/macros/debezium_decode.sql``), so that no record in bronze can stop staging. Anything
-else is quarantined with the reason, never dropped and never loaded.
+the source block with its LSNs, the table the topic is for, a key that holds the row image's primary
+key, and every value staging casts (the captured columns, ``source.ts_ms``, ``source.event_serial_no``)
+of the JSON type and within the range its cast takes (``include/dbt/macros/debezium_decode.sql``), so
+that no record in bronze can stop staging. Anything else is quarantined with the reason, never dropped
+and never loaded.
+Ops ``t`` and ``m`` are no row change: ``ops.py`` says what becomes of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -23,6 +25,8 @@ from include.cdc.contract import (
     SourceTable,
 )
 from include.cdc.debezium.jsonb_text import NotAnEnvelope, loads, nesting, refuse_nul, refuse_surrogates
+from include.cdc.debezium.keys import check_key, key_and_columns, payload, unwrap
+from include.cdc.debezium.ops import MESSAGE_REASON, TruncateEvent
 from include.cdc.debezium.value_rules import (
     SOURCE_NUMBERS,
     Recheck,
@@ -55,39 +59,7 @@ class ChangeEvent:
     before: object = None
 
 
-def _unwrap(document: object) -> tuple[object, bool]:
-    """Strip JsonConverter's schema wrapper; report whether there was one."""
-    if isinstance(document, dict) and document.keys() == {"schema", "payload"}:
-        return document["payload"], True
-    return document, False
-
-
-class _Wrapped(msgspec.Struct, forbid_unknown_fields=True):
-    schema: msgspec.Raw
-    payload: msgspec.Raw
-
-
 _decode_json = msgspec.json.Decoder().decode
-_decode_wrapped = msgspec.json.Decoder(_Wrapped).decode
-
-
-def _payload(text: str) -> str:
-    """The payload of the schema-wrapped form, byte for byte as written (numbers keep their text)."""
-    return bytes(_decode_wrapped(text).payload).decode()
-
-
-def parse_key(key: str | None) -> str:
-    if key is None:
-        raise NotAnEnvelope("missing key: a captured table with a primary key always has one")
-    try:
-        document, wrapped = _unwrap(_decode_json(key))
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        document = loads(key, "key")  # says why it is not JSON, or takes what msgspec refuses
-        refuse_surrogates(document, "key")
-        document, wrapped = _unwrap(document)
-    if not isinstance(document, dict) or not document:
-        raise NotAnEnvelope("key is not a JSON object of primary-key columns")
-    return _payload(key) if wrapped else key
 
 
 def parse_envelope(value: str, table: SourceTable) -> str:
@@ -95,8 +67,9 @@ def parse_envelope(value: str, table: SourceTable) -> str:
     return _envelope(value, table)[0]
 
 
-def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
-    """The envelope as JSON text, and its after and before images.
+def _envelope(value: str, table: SourceTable) -> _Envelope:
+    """The envelope as JSON text, its after and before images, and the primary key of the image its op
+    needs.
 
     Valid envelopes take the fast path: one C-level decode that checks the structure, every captured
     column's type and most ranges at once (msgspec), then the few checks msgspec cannot say. Anything
@@ -109,10 +82,14 @@ def _envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
 
 
 def parse_change_event(key: str | None, value: str, table: SourceTable) -> ChangeEvent:
-    event = ChangeEvent(parse_key(key), *_envelope(value, table))
-    refuse_nul(event.key_json, "key")
-    refuse_nul(event.envelope_json, "value")
-    return event
+    # The envelope first: it says what the event is, so a truncate without a key is a truncate, not a
+    # row change without its key.
+    envelope_json, after, before, image, primary_key = _envelope(value, table)
+    key_json, key_columns = key_and_columns(key)
+    refuse_nul(key_json, "key")
+    refuse_nul(envelope_json, "value")
+    check_key(key_columns, _table_checks(table).key_names, image, primary_key)
+    return ChangeEvent(key_json, envelope_json, after, before)
 
 
 def failure_reason(exc: Exception, key: str | None, value: str) -> str:
@@ -126,13 +103,17 @@ def failure_reason(exc: Exception, key: str | None, value: str) -> str:
     return f"checking it raised {type(exc).__name__} ({str(exc)[:200]}), which no check expects"
 
 
-def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
+def _checked_envelope(value: str, table: SourceTable) -> _Envelope:
     schema, table_name = table.schema, table.table
     parsed = loads(value, "value")
-    document, wrapped = _unwrap(parsed)
+    document, wrapped = unwrap(parsed)
     if not isinstance(document, dict):
         raise NotAnEnvelope(f"value is JSON but not a Debezium envelope (a {type_name(document)})")
     op = document.get("op")
+    if op == "t":  # the fast path's Literal op refuses both: they always come here
+        raise TruncateEvent(table)
+    if op == "m":
+        raise NotAnEnvelope(MESSAGE_REASON)
     if not isinstance(op, str) or op not in OPS:
         if "op" not in document:
             raise NotAnEnvelope("value is JSON but not a Debezium envelope (no 'op')")
@@ -164,7 +145,16 @@ def _checked_envelope(value: str, table: SourceTable) -> tuple[str, object, obje
     refuse_surrogates(parsed, "value")
     before, after = (document.get(name) for name in ("before", "after"))
     images = (after if isinstance(after, dict) else None, before if isinstance(before, dict) else None)
-    return (_payload(value) if wrapped else value), *images
+    primary_key = tuple(document[image][c.source_column] for c in table.key_columns)
+    return _Envelope(payload(value) if wrapped else value, *images, image, primary_key)
+
+
+class _Envelope(NamedTuple):
+    text: str  # unwrapped
+    after: object
+    before: object
+    image: str  # the row image the op needs: "after", or "before" for a delete
+    primary_key: tuple  # that image's primary-key values, in the contract's order
 
 
 class _Images(msgspec.Struct):
@@ -184,6 +174,7 @@ class _TableChecks:
     known: msgspec.json.Decoder  # the fast path's: row images of the contract's columns only
     lenient: msgspec.json.Decoder  # the same, passing columns the contract does not know
     fast_checks: tuple[tuple[str, Callable[[object], str | None]], ...]
+    key_names: tuple[str, ...]  # the primary key's source columns, in the contract's order
 
 
 _CHECKS: dict[str, _TableChecks] = {}
@@ -235,33 +226,35 @@ def _table_checks(table: SourceTable) -> _TableChecks:
             return msgspec.json.Decoder(envelope)
 
         fast = tuple((name, rule.problem) for name, (rule, _) in rules.items() if rule.fast)
-        checks = _TableChecks(rules, decoder(True), decoder(False), fast)
+        key_names = tuple(c.source_column for c in table.key_columns)
+        checks = _TableChecks(rules, decoder(True), decoder(False), fast, key_names)
         _CHECKS[table.staging_model] = checks
     return checks
 
 
-def _fast_envelope(value: str, table: SourceTable) -> tuple[str, object, object]:
+def _fast_envelope(value: str, table: SourceTable) -> _Envelope:
     checks = _table_checks(table)
     try:
         envelope = checks.known.decode(value)
         before, after = envelope.before, envelope.after
     except msgspec.ValidationError:
         try:
-            value = bytes(_decode_wrapped(value).payload).decode()  # JsonConverter's schemas.enable=true
+            value = payload(value)  # JsonConverter's schemas.enable=true
             envelope = checks.known.decode(value)
             before, after = envelope.before, envelope.after
         except msgspec.ValidationError:  # not wrapped, or not known: a column the contract does not know?
             envelope = checks.lenient.decode(value)
             images = _decode_images(value)
             before, after = images.before, images.after
+    name = "before" if envelope.op == "d" else "after"
     image = envelope.before if envelope.op == "d" else envelope.after
     if image is None:
         raise Recheck
-    for name, problem in checks.fast_checks:
-        column_value = getattr(image, name)
+    for column, problem in checks.fast_checks:
+        column_value = getattr(image, column)
         if column_value is not None and column_value is not UNSET and problem(column_value) is not None:
             raise Recheck
-    return value, after, before
+    return _Envelope(value, after, before, name, tuple(getattr(image, key) for key in checks.key_names))
 
 
 def _check_types(image: dict, table: SourceTable) -> None:
