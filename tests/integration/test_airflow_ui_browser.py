@@ -4,8 +4,10 @@ Debian's Chromium, driven by Playwright, against a real Airflow (API server, sch
 triggerer) on the local stack, with a corner of the stack for this module: the Graph shows the DAG's
 stages left to right in their order, under the names the DAG gives them; a run triggered from the
 Trigger form with "Events per run" set loads exactly that many events into bronze; a run with the
-"Full refresh" switch on skips the Kafka drain, and the drain's log says why in its main section; a
-task's log shows what the task did. Each step's screenshot is saved under ``test-artifacts/browser/``.
+"Full refresh" switch on replays the archive, and the load's log says so; a task's log shows what the
+task did; a run whose dbt test failed for a data reason is retried from the UI, first its failed task
+alone ("Clear Task Instance", Downstream off), then the tasks that did not run ("Clear Run", only
+failed), and ends green. Each step's screenshot is saved under ``test-artifacts/browser/``.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from devstack.demo import load_dag
-from include.cdc.airflow.tasks import FULL_REFRESH_SKIP
+from devstack.synth.generator import ChangeEventGenerator
+from devstack.verify import mart_mismatches
 from include.cdc.contract import load_contract
 from tests.integration.browser import new_page, screenshot
 from tests.integration.conftest import Corner, new_corner, real_airflow
@@ -100,12 +104,14 @@ def ui_corner(stack):
 
 
 @pytest.fixture(scope="module")
-def snapshot(ui_corner: Corner) -> None:
-    """The generator's snapshot, produced to the corner's topics."""
-    messages = next(ui_corner.generator(products=PRODUCTS).batches())
+def snapshot(ui_corner: Corner) -> ChangeEventGenerator:
+    """The generator's snapshot, produced to the corner's topics; the generator holds its state."""
+    generator = ui_corner.generator(products=PRODUCTS)
+    messages = next(generator.batches())
     assert all(m.value is not None for m in messages)
     assert len(messages) > MAX_EVENTS, "the cap must leave events in Kafka"
     ui_corner.produce(messages)
+    return generator
 
 
 @pytest.fixture(scope="module")
@@ -173,20 +179,21 @@ def test_trigger_form_caps_the_events_of_a_run(ui_corner, capped_run):
     assert ui_corner.bronze_rows() == MAX_EVENTS
 
 
-def test_full_refresh_switch_skips_the_drain_and_its_log_says_why(ui, ui_corner, dag, capped_run):
+def test_full_refresh_switch_replays_the_archive(ui, ui_corner, dag, capped_run, snapshot):
     assert capped_run.state == "Success", "a full refresh replays the archive the capped run wrote"
 
     run_id = ui.trigger("3a-trigger-form-full-refresh", switches=["Full refresh"])
     assert ui.wait_for_run(run_id) == "Success"
 
-    log = ui.open_task_log(run_id, dag.get_task("drain_kafka").task_display_name)
-    expect(ui.header_state()).to_have_text("Skipped")
-    # In the log's main section: shown while "Post Execute", where the skip's own message is, stays shut.
-    expect(log.get_by_text(f"skipped: {FULL_REFRESH_SKIP}")).to_be_visible()
-    expect(log.get_by_text("▶ Post Execute")).to_be_visible()
-    screenshot(ui.page, "3b-drain-skipped-log")
+    log = ui.open_task_log(run_id, dag.get_task("load_bronze").task_display_name)
+    expect(
+        log.get_by_text(re.compile(r"full refresh: emptying bronze\.product_cdc and replaying"))
+    ).to_be_visible()
+    screenshot(ui.page, "3b-full-refresh-load-log")
 
-    assert ui_corner.bronze_rows() == MAX_EVENTS, "bronze rebuilt from the archive, Kafka not read"
+    # The drain took what the cap had left in Kafka; bronze was rebuilt from the whole archive.
+    assert ui_corner.bronze_rows() == sum(c.envelopes for c in snapshot.counts.values())
+    assert mart_mismatches(ui_corner.query, snapshot) == []
 
 
 def test_task_log_shows_what_the_task_did(ui, dag, capped_run):
@@ -202,3 +209,67 @@ def test_task_log_shows_what_the_task_did(ui, dag, capped_run):
 
     assert sum(loaded.values()) == MAX_EVENTS
     assert all(loaded.values()), f"every table moves under the cap: {loaded}"
+
+
+FAILING_TEST = "dbt.stg_product_oem_number.test"
+
+
+def task_states(airflow, run_id: str) -> dict[str, tuple[str, int]]:
+    response = requests.get(
+        f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id)}/taskInstances",
+        params={"limit": 100},
+        timeout=120,
+    )
+    response.raise_for_status()
+    return {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in response.json()["task_instances"]}
+
+
+def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
+    ui, ui_corner, airflow, capped_run, snapshot
+):
+    assert capped_run.state == "Success"
+    # A data reason: a hand-made row in staging breaks a dbt test (an OEM number without its number).
+    broken = ui_corner.scalar("select max(oem_number_id) + 1 from staging.stg_product_oem_number")
+    ui_corner.execute(
+        "create temp table broken_row as select * from staging.stg_product_oem_number limit 1;"
+        f"update broken_row set oem_number_id = {broken}, oem_number = null;"
+        "insert into staging.stg_product_oem_number select * from broken_row;"
+    )
+    run_id = ui.trigger("5a-trigger-a-run-that-will-fail")
+    assert ui.wait_for_run(run_id) == "Failed"
+    assert task_states(airflow, run_id)[FAILING_TEST][0] == "failed"
+
+    ui_corner.execute(f"delete from staging.stg_product_oem_number where oem_number_id = {broken}")  # the fix
+    before = task_states(airflow, run_id)
+
+    # The failed task alone: its page (the alert's log link leads there), Clear (the header's button,
+    # "Press shift+c to clear"), Downstream off (on by default): the dialog lists one affected task.
+    ui.page.goto(f"{airflow.url}/dags/{DAG_ID}/runs/{quote(run_id)}/tasks/{FAILING_TEST}")
+    ui.page.get_by_role("button", name="Press shift+c to clear").click()
+    dialog = ui.page.get_by_role("dialog")
+    expect(dialog.get_by_text(re.compile(r"Affected Tasks: ([2-9]|\d\d)"))).to_be_visible()
+    dialog.get_by_role("button", name="Downstream", exact=True).click()
+    expect(dialog.get_by_text("Affected Tasks: 1", exact=True)).to_be_visible()
+    screenshot(ui.page, "5b-clear-the-failed-test-alone")
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(ui.header_state()).to_have_text("Success", timeout=RUN_TIMEOUT_MS)
+    after = task_states(airflow, run_id)
+    assert after[FAILING_TEST] == ("success", before[FAILING_TEST][1] + 1)
+    rerun = {t for t in after if after[t][1] != before[t][1]}
+    assert rerun == {FAILING_TEST}, "the cleared task ran alone"
+
+    # The tasks that could not run after it: Clear Run, only failed (failed and upstream failed).
+    ui.open_run(run_id)
+    ui.page.get_by_role("button", name="Press shift+c to clear").click()
+    dialog = ui.page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Clear only failed tasks").click()
+    not_green = sum(state != "success" and state != "skipped" for state, _ in after.values())
+    expect(dialog.get_by_text(f"Affected Tasks: {not_green}", exact=True)).to_be_visible()
+    screenshot(ui.page, "5c-clear-run-only-failed")
+    dialog.get_by_role("button", name="Confirm").click()
+    assert ui.wait_for_run(run_id) == "Success"
+    screenshot(ui.page, "5d-run-green-after-clearing")
+
+    final = task_states(airflow, run_id)
+    assert final[FAILING_TEST] == after[FAILING_TEST], "Clear Run, only failed, left the fixed task alone"
+    assert mart_mismatches(ui_corner.query, snapshot) == []
