@@ -62,6 +62,8 @@ class Settings:
     # The executor queue of the tasks that run dbt (watcher: the dbt build; local: every dbt task), for
     # workers sized for dbt. Empty: Airflow's default queue, like every other task.
     dbt_queue: str = ""
+    # How long a dbt command waits for the warehouse's build lock, held by another build, before failing.
+    dbt_lock_wait_seconds: float = 300.0
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
 
@@ -102,6 +104,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}DBT_QUEUE={self.dbt_queue!r} is not a valid queue name")
         if not 1 <= self.dbt_threads <= 32:
             raise SettingsError(f"{ENV_PREFIX}DBT_THREADS must be between 1 and 32")
+        if not 0 <= self.dbt_lock_wait_seconds <= 86_400:
+            raise SettingsError(f"{ENV_PREFIX}DBT_LOCK_WAIT_SECONDS must be between 0 and 86,400")
         if self.max_quarantined_per_run < 0:
             raise SettingsError(f"{ENV_PREFIX}MAX_QUARANTINED_PER_RUN must be 0 or positive")
         if self.max_events_per_run < 0:

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import psycopg
 
+# Session advisory locks, one per job that must never run twice at once in a warehouse; the key is
+# hashtext(name). The bronze load's is in include/sql/bronze/load.sql ('product_cdc_sync.load_bronze').
+# A lock ends with its session, so a killed holder never leaves it behind.
+DBT_BUILD_LOCK = "product_cdc_sync.dbt_build"  # every dbt command of the DAG that writes (dbt_runner/)
+
 # Connection extras that are libpq parameters and may be passed through.
 _LIBPQ_EXTRAS = (
     "sslmode",

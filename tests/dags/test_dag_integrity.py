@@ -258,3 +258,23 @@ def test_the_tasks_that_run_dbt_go_to_the_dbt_queue(monkeypatch, mode, on_the_db
         filter(on_the_dbt_queue, queues)
     )
     assert {queue for task_id, queue in queues.items() if not on_the_dbt_queue(task_id)} == {"default"}
+
+
+@pytest.mark.parametrize("mode", ["watcher", "local"])
+def test_every_task_that_may_run_dbt_runs_it_through_dbt_task(monkeypatch, mode):
+    """Cosmos starts dbt-task, never dbt itself nor dbt in the task's process (dbtRunner): dbt dies with
+    its task and runs under the warehouse's build lock (include/cdc/dbt_runner/). In watcher mode the
+    model tasks run dbt too, on a retry."""
+    from airflow.dag_processing.dagbag import DagBag
+    from cosmos.constants import InvocationMode
+
+    monkeypatch.setenv("PRODUCT_CDC_DBT_MODE", mode)
+    dag = DagBag(str(DAGS)).dags["product_cdc_sync"]
+    dbt_tasks = [task for task in dag.tasks if hasattr(task, "dbt_executable_path")]
+    assert {task.task_id for task in dbt_tasks} >= {
+        task_id for task_id in dag.task_ids if task_id.startswith("dbt.") and not task_id.endswith("_done")
+    }
+    for task in dbt_tasks:
+        assert task.dbt_executable_path == str(REPO / "include" / "dbt" / "bin" / "dbt-task"), task.task_id
+        assert task.invocation_mode == InvocationMode.SUBPROCESS, task.task_id
+        assert task.env["CORD_DBT_PYTHON"] == sys.executable, task.task_id

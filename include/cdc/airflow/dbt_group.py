@@ -7,6 +7,8 @@ model that failed is retried alone: its task's next try runs dbt for that model 
 ``PRODUCT_CDC_DBT_MODE=local`` runs one ``dbt build`` per model instead (Cosmos's local mode), slower
 but without the watcher mode, which Cosmos still calls experimental.
 The tasks that run dbt can go to a queue of their own (``run_dbt_on``), for workers sized for dbt.
+In both modes Cosmos runs ``include/dbt/bin/dbt-task`` as dbt (include/cdc/dbt_runner/): dbt dies with
+its task, and runs only under the warehouse's build lock, so two builds never run side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 _BESIDE_AIRFLOW = Path(sys.executable).with_name("dbt")
 DBT = str(_BESIDE_AIRFLOW) if _BESIDE_AIRFLOW.exists() else "dbt"  # dbt installed with Airflow, or on PATH
+# What Cosmos runs as dbt, in every mode: dbt that dies with its task and runs under the warehouse's build
+# lock (include/cdc/dbt_runner/), started with this interpreter, then becoming DBT.
+DBT_IN_TASK = DBT_PROJECT / "bin" / "dbt-task"
+DBT_IN_TASK_ENV = {"CORD_DBT_PYTHON": sys.executable, "CORD_DBT_EXECUTABLE": DBT}
 
 
 class _LocalManifest(ProjectConfig):
@@ -84,13 +90,13 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             ),
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.WATCHER,
-            # In its own process, dbt does not wait while each model's status is pushed to XCom.
+            execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
+            # dbt in a process of its own, never in the task's (Cosmos's dbtRunner): the wrapper that
+            # starts it ties it to the task and takes the build lock. In watcher mode dbt also does not
+            # wait while each model's status is pushed to XCom.
             invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=DBT,
-        )
-        if watcher
-        else ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
+            dbt_executable_path=str(DBT_IN_TASK),
+        ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             # Watcher: a model's tests report in a task after its run. Local: one task per model, whose
@@ -105,7 +111,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             exclude=["resource_type:unit_test"],
             emit_datasets=False,
         ),
-        operator_args={"full_refresh": "{{ params.full_refresh }}"},
+        operator_args={"full_refresh": "{{ params.full_refresh }}", "env": DBT_IN_TASK_ENV},
     )
     if watcher:
         _models_after_the_build(group)
