@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser("down", help="stop Airflow and every service (data stays for the next 'up')")
     commands.add_parser("reset", help="stop every service and delete all stack data")
-    commands.add_parser("env", help="print the Airflow environment (connections included) as shell exports")
+    commands.add_parser(
+        "env",
+        help="print the Airflow environment (connections included) and what include/dbt/profiles.yml "
+        "reads (CORD_WAREHOUSE_*) as shell exports, for eval",
+    )
     airflow = commands.add_parser(
         "airflow",
         help="run Airflow (UI, scheduler, DAG processor, triggerer) until Ctrl-C; "
@@ -58,13 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             stack.up()
-            print(f"stack up in {stack.dir}; `python -m devstack env` prints the Airflow environment")
+            print(f"stack up in {stack.dir}; `python -m devstack env` prints the Airflow and dbt environment")
         elif args.command == "down":
             stack.down()
         elif args.command == "reset":
             stack.reset()
         elif args.command == "env":
-            for name, value in stack.airflow_env().items():
+            # To stdout only, for `eval`, like the connections (which hold the same password): never logged.
+            for name, value in {**stack.airflow_env(), **stack.dbt_env()}.items():
                 print(f"export {name}={shlex.quote(value)}")
         elif args.command == "airflow":
             from devstack.demo import prepare_airflow

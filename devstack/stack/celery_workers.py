@@ -3,18 +3,17 @@
 One worker serves Airflow's default queue, the other the queue the DAG sends its dbt build to
 (``PRODUCT_CDC_DBT_QUEUE``, ``dbt`` here unless set). Each has a working directory of its own and a
 Celery host name of its own, which task instances record as their host: two hosts, on one machine.
-Task logs go to the stack's Airflow home, which the API server reads, so the workers serve none.
+Task logs go to the stack's Airflow home, which the API server reads, so the workers serve none; should
+one serve them, its log server is on loopback (devstack/airflow_cli.py) and on a port of its own.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from devstack.stack.config import CELERY_WORKERS, StackError
+from devstack.stack.config import CELERY_WORKERS, StackError, airflow_command
 from devstack.stack.stack import Stack
 
 EXECUTOR_VARIABLE = "CORD_AIRFLOW_EXECUTOR"
@@ -65,11 +64,11 @@ class CeleryWorkers:
     def start(self, env: dict[str, str]) -> None:
         """Start Redis and wait for it, then start the workers (``not_ready`` tells when they answer)."""
         self.redis.start()
-        airflow = str(Path(sys.executable).with_name("airflow"))
-        for worker in self.workers:
+        airflow = airflow_command()
+        for index, worker in enumerate(self.workers):
             workdir = self.stack.dir / "celery" / worker.name
             (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-            argv = [airflow, "celery", "worker", "--queues", worker.queue]
+            argv = [*airflow, "celery", "worker", "--queues", worker.queue]
             argv += ["--concurrency", str(worker.concurrency), "--celery-hostname", worker.hostname]
             self.processes[worker.name].start(
                 [*argv, "--skip-serve-logs"],
@@ -78,6 +77,8 @@ class CeleryWorkers:
                     WORKER_NAME_VARIABLE: worker.hostname,
                     "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
                     "TMPDIR": str(workdir / "tmp"),
+                    # Two workers on one host: each its own log server port (CORD_STACK_CELERY_LOGS_PORT).
+                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.stack.ports.celery_logs + index),
                 },
                 cwd=workdir,
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,11 @@ CELERY_WORKERS = ("worker-default", "worker-dbt")  # the CeleryExecutor mode's (
 KAFKA_GROUP = "product-cdc-sync"
 
 
+def airflow_command() -> list[str]:
+    """``airflow``, with its log servers on loopback (devstack/airflow_cli.py)."""
+    return [sys.executable, "-m", "devstack.airflow_cli"]
+
+
 class StackError(RuntimeError):
     """A service could not be started or is not answering."""
 
@@ -40,6 +46,11 @@ class Ports:
     connect: int = 28083
     smtp: int = 28025
     redis: int = 26379  # the CeleryExecutor mode's broker (redis.py)
+    # Airflow's log servers, on loopback (devstack/airflow_cli.py): the scheduler's (the LocalExecutor's
+    # tasks), the triggerer's, and the two Celery workers' (this port and the one above it).
+    worker_log: int = 28793
+    trigger_log: int = 28794
+    celery_logs: int = 28795
 
     @classmethod
     def from_env(cls) -> Ports:

@@ -4,6 +4,10 @@ CeleryExecutor mode, Redis and two Celery workers: devstack.stack.celery_workers
 Deadline Alerts are evaluated only by a scheduler and their callbacks run only in a triggerer, so this
 is what the alert tests run against, and what ``python -m devstack airflow`` starts for trying the DAG
 in the UI (manual runs with the params form). The metadata database is the stack's PostgreSQL.
+
+Every Airflow process starts through ``devstack.airflow_cli``, so that the log servers of the scheduler
+and the triggerer listen on loopback, on the stack's ports (``CORD_STACK_WORKER_LOG_PORT``,
+``CORD_STACK_TRIGGER_LOG_PORT``) rather than on every interface at Airflow's fixed 8793 and 8794.
 """
 
 from __future__ import annotations
@@ -14,13 +18,12 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import requests
 
 from devstack.stack import celery_workers
 from devstack.stack.celery_workers import CeleryWorkers
-from devstack.stack.config import HOST, StackError
+from devstack.stack.config import HOST, StackError, airflow_command
 from devstack.stack.process import claim_ports, log_tail, stop_processes, wait_until
 from devstack.stack.stack import Stack
 
@@ -62,6 +65,9 @@ class AirflowServices:
         return {
             **self.stack.airflow_env(),
             "AIRFLOW__API__HOST": HOST,
+            # Where the log servers listen and where the API server asks them for a running task's log.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.stack.ports.worker_log),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.stack.ports.trigger_log),
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
@@ -81,16 +87,19 @@ class AirflowServices:
         """Start the four processes and wait until each reports healthy; on any failure (Ctrl-C included),
         stop what was started."""
         claim_ports("the Airflow API server", [self.port], "CORD_STACK_AIRFLOW_PORT")
+        ports = self.stack.ports
+        for name, port in (("worker", ports.worker_log), ("trigger", ports.trigger_log)):
+            claim_ports(f"Airflow's {name} log server", [port], f"CORD_STACK_{name.upper()}_LOG_PORT")
         settled = fail_leftover_runs()
         if settled:
             print(f"marked {settled} run(s) left unfinished by a killed dag.test() as failed")
         env = self.environment()
-        airflow = str(Path(sys.executable).with_name("airflow"))
+        airflow = airflow_command()
         try:
             if self.workers:
                 self.workers.start(env)
             for name, process in self.stack.airflow.items():
-                args = [airflow, name] + (
+                args = [*airflow, name] + (
                     ["--port", str(self.port), "--host", HOST] if name == "api-server" else []
                 )
                 process.start(args, env=env)

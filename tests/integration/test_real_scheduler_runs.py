@@ -5,14 +5,22 @@ the executor, and the dbt stage's tasks meet as they do in production: the watch
 what the build task pushed to XCom through the API server. Four runs in a row (the first, nothing new,
 a little new, a full refresh) all succeed; the warehouse then equals the source, and each model's run
 and tests have a log of their own that names the model.
+
+While it runs, every port the stack's processes listen on (Airflow's log servers included, which Airflow
+itself would bind to every interface) is on loopback, and the log servers are on the stack's own ports.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
+from pathlib import Path
 
+import psutil
 import pytest
+import requests
 
+from devstack.stack.process import wait_until
 from devstack.verify import mart_mismatches, staging_mismatches
 from tests.integration.conftest import real_airflow
 
@@ -32,11 +40,54 @@ def task_log(stack, run_id: str, task_id: str) -> str:
     return "\n".join(path.read_text(errors="replace") for path in sorted(folder.glob("attempt=*.log")))
 
 
+def listening_sockets(stack_dir: Path) -> list[tuple[str, int, str, int]]:
+    """(command, pid, address, port) of each TCP socket that the stack's processes, or any process they
+    started, listen on."""
+    found = set()
+    for pid_file in (stack_dir / "run").glob("*.pid"):
+        try:
+            leader = psutil.Process(int(pid_file.read_text()))
+            family = [leader, *leader.children(recursive=True)]
+        except (psutil.NoSuchProcess, ValueError):
+            continue
+        for process in family:
+            try:
+                command = " ".join(filter(None, process.cmdline()))[:80]  # setproctitle pads it
+                sockets = process.net_connections(kind="tcp")
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            found |= {
+                (command, process.pid, s.laddr.ip, s.laddr.port)
+                for s in sockets
+                if s.status == psutil.CONN_LISTEN
+            }
+    return sorted(found)
+
+
+def log_server_ports(stack_dir: Path) -> set[int]:
+    return {port for command, _, _, port in listening_sockets(stack_dir) if command == "airflow serve-logs"}
+
+
+def assert_every_port_on_loopback(stack) -> None:
+    # The scheduler's log server (the LocalExecutor's) and the triggerer's: both up before checking.
+    wait_until(lambda: len(log_server_ports(stack.dir)) == 2, "Airflow's two log servers", timeout=120)
+    exposed = [s for s in listening_sockets(stack.dir) if not ipaddress.ip_address(s[2]).is_loopback]
+    assert exposed == []
+    assert log_server_ports(stack.dir) == {stack.ports.worker_log, stack.ports.trigger_log}
+    # The API server fetches a running task's log from http://<the task's host name>:<port>: that name
+    # must lead to the log server (which answers 403 to a request without the API's signed token).
+    from airflow.utils.net import get_hostname
+
+    served = requests.get(f"http://{get_hostname()}:{stack.ports.worker_log}/log/x.log", timeout=30)
+    assert served.status_code == 403
+
+
 def test_first_nothing_new_a_little_new_and_full_refresh_runs_succeed(stack, corner, airflow):
     generator = corner.generator(products=20, events=1500, restart_every=600)
     batches = generator.batches()
     corner.produce_until(batches, 1000)
     airflow.wait_for_dag(DAG_ID)
+    assert_every_port_on_loopback(stack)
 
     runs = []
     for label, conf in (

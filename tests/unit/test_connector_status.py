@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -254,6 +255,13 @@ def test_fields_the_check_does_not_use_may_be_missing_or_extra():
     assert status.summary == f"connector {NAME!r} is RUNNING on unknown worker (task 0 RUNNING)"
 
 
+def streamed(status_code: int, body: str) -> requests.Response:
+    """A response as the hook returns it with ``stream=True``: the body still to be read."""
+    response = requests.Response()
+    response.status_code, response.raw = status_code, io.BytesIO(body.encode())
+    return response
+
+
 class _Hook:
     base_url = "http://connect:8083"
 
@@ -267,14 +275,12 @@ class _Hook:
 
 
 def test_check_asks_the_status_endpoint_with_a_timeout_and_without_raising_on_status():
-    response = requests.Response()
-    response.status_code, response._content = (
-        sample("200-running.json")[0],
-        sample("200-running.json")[1].encode(),
-    )
+    response = streamed(*sample("200-running.json"))
     hook = _Hook(lambda: response)
     check_connector(hook, "cord_kafka_connect", NAME, timeout=7)
-    assert hook.calls == [(f"connectors/{NAME}/status", {"timeout": 7, "check_response": False})]
+    # The body is streamed, read by the check under its own deadline, whatever the connection's extra says.
+    options = {"timeout": 7, "check_response": False, "stream": True}
+    assert hook.calls == [(f"connectors/{NAME}/status", options)]
 
 
 @pytest.mark.parametrize(
@@ -327,8 +333,7 @@ def _credentials_hook(behaviour):
 
 
 def test_credentials_in_the_connection_url_are_never_printed():
-    response = requests.Response()
-    response.status_code, response._content = 401, b'{"error_code":401,"message":"Credentials not found"}'
+    response = streamed(401, '{"error_code":401,"message":"Credentials not found"}')
     with pytest.raises(ConnectorNotReady) as raised:
         check_connector(_credentials_hook(lambda: response), "cord_kafka_connect", NAME, timeout=3)
     assert "s3cret" not in str(raised.value)

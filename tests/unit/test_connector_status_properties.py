@@ -10,6 +10,7 @@ body wrongly refused and a body wrongly accepted.
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 
@@ -260,7 +261,7 @@ def test_every_status_code_and_text_body_gives_one_outcome(status_code, body):
 )
 def test_any_bytes_from_the_hook_give_one_outcome(status_code, content, encoding):
     response = requests.Response()
-    response.status_code, response._content, response.encoding = status_code, content, encoding
+    response.status_code, response.raw, response.encoding = status_code, io.BytesIO(content), encoding
     hook = _Hook(lambda: response)
     assert_one_outcome(
         status_code,
@@ -276,7 +277,8 @@ def test_any_bytes_from_the_hook_give_one_outcome(status_code, content, encoding
 )
 def test_the_message_names_any_connector_name(connector, status_code, body):
     response = requests.Response()
-    response.status_code, response._content = status_code, json.dumps({**body, "name": connector}).encode()
+    response.status_code = status_code
+    response.raw = io.BytesIO(json.dumps({**body, "name": connector}).encode())
     hook = _Hook(lambda: response)
     assert_one_outcome(
         status_code,

@@ -4,6 +4,8 @@ every process it started."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 from pathlib import Path
 
@@ -87,3 +89,28 @@ def test_the_executor_is_local_unless_celery_is_asked_for(tmp_path, monkeypatch)
     monkeypatch.setenv("CORD_AIRFLOW_EXECUTOR", "kubernetes")
     with pytest.raises(StackError, match="CORD_AIRFLOW_EXECUTOR"):
         from_env(stack)
+
+
+# A tuning knob of the pipeline's own (PRODUCT_CDC_*), with the default the DAG uses: not the warehouse's.
+PROFILE_SETTINGS = {"PRODUCT_CDC_DBT_THREADS"}
+
+
+def test_env_prints_what_a_shell_dbt_build_reads_from_profiles_yml(capsys):
+    """`eval "$(python -m devstack env)"` gives dbt in that shell exactly the variables profiles.yml reads."""
+    from devstack.__main__ import main
+    from devstack.stack import Stack
+    from devstack.stack.config import REPO
+
+    profile = (REPO / "include" / "dbt" / "profiles.yml").read_text()
+    reads = set(re.findall(r"env_var\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]", profile))
+    assert "CORD_WAREHOUSE_PASSWORD" in reads  # the pattern finds what profiles.yml reads
+
+    assert main(["env"]) == 0
+    printed = {}
+    for line in capsys.readouterr().out.splitlines():
+        export, assignment = shlex.split(line)  # one `export NAME=value` a line, quoted for the shell
+        assert export == "export"
+        name, _, value = assignment.partition("=")
+        printed[name] = value
+    assert {name for name in printed if name.startswith("CORD_WAREHOUSE_")} == reads - PROFILE_SETTINGS
+    assert {name: printed[name] for name in reads - PROFILE_SETTINGS} == Stack().dbt_env()

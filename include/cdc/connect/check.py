@@ -8,14 +8,22 @@ Whatever comes back (a status, an error, a proxy's HTML page, JSON of some other
 all), the outcome is one of two: a ``ConnectorStatus`` when the connector and every task are RUNNING,
 or ``ConnectorNotReady`` naming the connector, the HTTP status or state, and the next step. Never a
 bare ``AttributeError`` that leaves the operator guessing which connector or worker it was about.
+
+The timeout bounds the whole answer (connecting, the headers and the body together), not each read of
+the socket as requests' own timeout does: a worker or proxy that trickles its body fails the check when
+the time is up instead of holding the task for as long as it keeps trickling.
 """
 
 from __future__ import annotations
 
+import http.client
+import threading
+import time
 from typing import Protocol
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from include.cdc.connect.status import (
     ConnectorNotReady,
@@ -28,6 +36,8 @@ from include.cdc.connect.status import (
     redact,
     word,
 )
+
+BODY_CHUNK = 1024  # a status body is a few hundred bytes; small reads see the deadline soon
 
 
 class HttpGetter(Protocol):
@@ -161,13 +171,19 @@ _REQUEST_HINTS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str],
         "and port straight at the worker's REST listener",
     ),
     (
-        (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
+        (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            urllib3.exceptions.ProtocolError,
+            urllib3.exceptions.DecodeError,
+            http.client.IncompleteRead,
+        ),
         "The answer broke off or could not be decoded: check the worker and any proxy in between",
     ),
 )
 
 
-def _request_failed(exc: requests.RequestException, where: str, endpoint: str, connector: str) -> str:
+def _request_failed(exc: Exception, where: str, endpoint: str, connector: str) -> str:
     """The request itself failed (bad URL, TLS, redirects, broken body): name the error and a next step."""
     hint = next(
         (text for kinds, text in _REQUEST_HINTS if isinstance(exc, kinds)),
@@ -177,6 +193,53 @@ def _request_failed(exc: requests.RequestException, where: str, endpoint: str, c
         f"Kafka Connect ({where}) could not be asked GET /{endpoint} for connector {connector!r}: "
         f"{type(exc).__name__}: {one_line(redact(str(exc)))}. {hint}, then rerun."
     )
+
+
+class _NoAnswer(Exception):
+    """The whole answer did not arrive within the timeout."""
+
+
+def _get(hook: HttpGetter, endpoint: str, timeout: float) -> tuple[int, str]:
+    """The status code and body of ``GET /endpoint``, read whole within ``timeout`` seconds of the start.
+
+    The request runs in a thread of its own that the caller stops waiting for at the deadline, so no
+    stage can outlast it: not the connection, nor headers or a body that trickle in. The thread given
+    up on (a daemon, which never holds the process) stops after its current read, which requests'
+    timeout bounds. The body is always streamed (``stream`` passed here wins over the connection's
+    extra), so it is read, and can break off, here whatever the extra says.
+    """
+    answer: list[tuple[int, str]] = []
+    failure: list[BaseException] = []
+    gave_up = threading.Event()
+
+    def ask() -> None:
+        try:
+            options = {"timeout": timeout, "check_response": False, "stream": True}
+            response = hook.run(endpoint=endpoint, extra_options=options)
+            try:
+                chunks = []
+                for chunk in response.iter_content(BODY_CHUNK):
+                    if gave_up.is_set():
+                        return
+                    chunks.append(chunk)
+                # Decoded as requests does (the declared charset, else a guess), from the bytes read here.
+                response._content, response._content_consumed = b"".join(chunks), True
+                answer.append((response.status_code, response.text))
+            finally:
+                response.close()
+        except BaseException as exc:  # handed to the caller, which maps it
+            failure.append(exc)
+
+    deadline = time.monotonic() + timeout
+    thread = threading.Thread(target=ask, name=f"GET /{endpoint}", daemon=True)
+    thread.start()
+    thread.join(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive():
+        gave_up.set()
+        raise _NoAnswer
+    if failure:
+        raise failure[0]
+    return answer[0]
 
 
 def check_connector(hook: HttpGetter, conn_id: str, connector: str, timeout: float) -> ConnectorStatus:
@@ -190,22 +253,34 @@ def check_connector(hook: HttpGetter, conn_id: str, connector: str, timeout: flo
     def where() -> str:
         return f"connection {conn_id!r}, {redact(hook.base_url)}"
 
-    try:
-        response = hook.run(endpoint=endpoint, extra_options={"timeout": timeout, "check_response": False})
-    except requests.exceptions.Timeout as exc:
-        raise ConnectorNotReady(
+    def no_answer() -> str:
+        return (
             f"Kafka Connect ({where()}) did not answer GET /{endpoint} for connector {connector!r} "
             f"within {timeout:g} s. The worker may be overloaded or rebalancing: check it, then rerun."
-        ) from exc
+        )
+
+    try:
+        status_code, body = _get(hook, endpoint, timeout)
+    except _NoAnswer:
+        raise ConnectorNotReady(no_answer()) from None
+    except requests.exceptions.Timeout as exc:
+        raise ConnectorNotReady(no_answer()) from exc
     except requests.exceptions.SSLError as exc:
         raise ConnectorNotReady(_request_failed(exc, where(), endpoint, connector)) from exc
     except requests.exceptions.ConnectionError as exc:
+        if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):  # reading the body
+            raise ConnectorNotReady(no_answer()) from exc
         reason = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
         raise ConnectorNotReady(
             f"Cannot reach Kafka Connect ({where()}) to check connector "
             f"{connector!r}: {reason}. Check that the worker is running and that the connection's "
             f"host and port point at its REST listener."
         ) from exc
-    except requests.exceptions.RequestException as exc:
+    except (
+        requests.exceptions.RequestException,
+        urllib3.exceptions.HTTPError,  # what requests does not wrap, while the body is read
+        http.client.HTTPException,
+        OSError,
+    ) as exc:
         raise ConnectorNotReady(_request_failed(exc, where(), endpoint, connector)) from exc
-    return evaluate_status(connector, response.status_code, response.text, where())
+    return evaluate_status(connector, status_code, body, where())
