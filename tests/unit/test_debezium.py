@@ -12,8 +12,8 @@ import pytest
 from include.cdc.contract import table
 from include.cdc.debezium import envelope as envelope_module
 from include.cdc.debezium.envelope import failure_reason, parse_change_event, parse_envelope
-from include.cdc.debezium.keys import parse_key
 from include.cdc.debezium.jsonb_text import NotAnEnvelope
+from include.cdc.debezium.keys import parse_key
 
 PRODUCT = table("Product")
 
