@@ -13,7 +13,7 @@ from pathlib import Path
 from airflow.sdk import Param, TaskGroup, TriggerRule, chain, dag
 
 from include.cdc.airflow import tasks
-from include.cdc.airflow.alerts import deadline_alert, failure_email
+from include.cdc.airflow.alerts import deadline_alert, failed_run_email, record_error
 from include.cdc.airflow.dbt_group import dbt_task_group, run_dbt_on
 from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
 from include.cdc.settings import Settings
@@ -34,6 +34,7 @@ settings = Settings.from_env()
     doc_md=(INCLUDE / "docs" / "product_cdc_sync.md").read_text(),
     template_searchpath=[str(INCLUDE / "sql")],
     deadline=deadline_alert(settings),
+    on_failure_callback=failed_run_email(settings),  # one email per failed run, naming each failed task
     params={
         "full_refresh": Param(
             False,
@@ -68,7 +69,7 @@ settings = Settings.from_env()
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         "execution_timeout": timedelta(hours=2),
-        "on_failure_callback": failure_email(settings),
+        "on_failure_callback": record_error,  # the first error line, for the run's email
     },
 )
 def product_cdc_sync():

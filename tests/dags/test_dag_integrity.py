@@ -205,8 +205,10 @@ def test_run_policy(dag):
     assert dag.params["accept_lost_offsets"] is False  # a loss at the source is accepted only explicitly
 
 
-def test_every_task_retries_with_backoff_and_emails_on_failure(dag):
-    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+def test_every_task_retries_with_backoff_and_records_its_error_for_the_run_s_email(dag):
+    """No task emails by itself: each records its first error line when it fails for good, and the run,
+    once failed, sends one email naming them all."""
+    from include.cdc.airflow import alerts
 
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
@@ -216,7 +218,22 @@ def test_every_task_retries_with_backoff_and_emails_on_failure(dag):
             if isinstance(task.on_failure_callback, list)
             else [task.on_failure_callback]
         )
-        assert any(isinstance(c, SmtpNotifier) for c in callbacks), task.task_id
+        assert alerts.record_error in callbacks, task.task_id
+        assert not any(type(c).__name__ == "SmtpNotifier" for c in callbacks), task.task_id
+    (run_callback,) = (
+        dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    )
+    assert run_callback.func is alerts.email_failed_run
+    assert run_callback.keywords["settings"].smtp_conn_id == Settings().smtp_conn_id
+
+
+def test_every_dbt_command_records_dbt_s_failing_nodes(dag):
+    """Cosmos calls it after each dbt command (the build, a model task's retry, local mode's builds)."""
+    from include.cdc.airflow import alerts
+
+    for task in dag.tasks:
+        if task.task_id.startswith("dbt.") and hasattr(task, "callback"):
+            assert task.callback is alerts.record_dbt_failures, task.task_id
 
 
 def test_deadline_alert_emails_once_the_run_is_late(dag):

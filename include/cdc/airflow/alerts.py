@@ -1,28 +1,63 @@
-"""Email alerts: one when a task fails for good, one when a run misses its deadline.
+"""Email alerts: one per run that ends failed, naming each failed task; one when a run misses its deadline.
 
-Airflow 3 has no SLAs; a Deadline Alert plays that role. It is measured from the run's logical date (a
-scheduled run's: when it was due; a run triggered from the UI: when it was triggered), not from when the
-run was queued: on Airflow 3.3.0-3.3.2, clearing a task of a DAG with a DAGRUN_QUEUED_AT deadline fails
-with HTTP 500 (apache/airflow#70368, fix proposed in #70370), so an operator could not retry from the UI.
-A run with no logical date (an API trigger with ``logical_date: null``) gets no deadline. Its callback
-runs in the triggerer, so it must be awaitable: the smtp provider's SmtpNotifier is.
+**One email per failed run.** Three pieces, because Airflow 3.3 keeps no task's error anywhere a later
+process can read it:
+
+* each task's ``on_failure_callback`` (``record_error``) runs in the task's own process, only when the
+  task failed for good (a try that will be retried calls ``on_retry_callback``, so it records nothing),
+  and before the supervisor reports FAILED to the API server: it pushes the first line of the error to
+  the task's XCom (``alert_error``, one short line, secrets masked). For dbt tasks that line comes from
+  dbt's ``target/run_results.json``, read by a Cosmos ``callback`` (``record_dbt_failures``) that runs
+  after every dbt command, failed or not, in watcher mode (the build, and a model task's retry that runs
+  its model alone) and in local mode alike; Cosmos's own exception says only "dbt command failed … exit
+  code 1", dbt's ``message`` names the rows (``Got 61 results, configured to fail if != 0``);
+* the DAG's ``on_failure_callback`` (``email_failed_run``) is called by the scheduler once, when the run
+  ends failed (a failed task, or ``dagrun_timeout``), and runs in the DAG processor, whose Task SDK
+  answers ``RuntimeTaskInstance.get_task_states`` and ``XCom.get_one``: it lists the run's FAILED tasks
+  (not the upstream_failed ones, only counted), reads each one's line and sends one email.
+
+Rejected: a last task with trigger rule ALL_DONE or ONE_FAILED. It would be a leaf whose success turns a
+failed run green (a run's state is its leaves'), unless it failed on purpose; it costs a task start in
+every run; and it never runs when ``dagrun_timeout`` ends the run. The DAG-level callback alone gets
+only the last failed task in its context, not the others nor any task's error.
+
+The body is built by plain functions (``failure_subject``, ``failure_html``) and sent through the smtp
+provider's hook, not rendered as a Jinja template: an error line may hold ``{{``. Every text in it is
+HTML-escaped. Log links are built as Airflow's ``ti.log_url`` builds them, from ``[api] base_url``.
+
+**Deadline.** Airflow 3 has no SLAs; a Deadline Alert plays that role. It is measured from the run's
+logical date (a scheduled run's: when it was due; a run triggered from the UI: when it was triggered),
+not from when the run was queued: on Airflow 3.3.0-3.3.2, clearing a task of a DAG with a
+DAGRUN_QUEUED_AT deadline fails with HTTP 500 (apache/airflow#70368, fix proposed in #70370), so an
+operator could not retry from the UI. A run with no logical date (an API trigger with
+``logical_date: null``) gets no deadline. Its callback runs in the triggerer, so it must be awaitable:
+the smtp provider's SmtpNotifier is.
 Recipients, sender and the deadline come from Settings; the SMTP credentials from the connection.
 """
 
 from __future__ import annotations
+
+import functools
+import html
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
 from include.cdc.settings import Settings
 
-FAILURE_SUBJECT = "[Airflow] {{ dag.dag_id }}: task {{ ti.task_id }} failed (run {{ run_id }})"
-FAILURE_BODY = """
-<p>Task <b>{{ ti.task_id }}</b> of <b>{{ dag.dag_id }}</b> failed after {{ ti.try_number }} tries.</p>
-<p><b>Error:</b></p><pre>{{ exception }}</pre>
-<p>Run: {{ run_id }}. The DAG's documentation (Docs tab) says what to do for each stage;
-the task log has the details: <a href="{{ ti.log_url }}">{{ ti.log_url }}</a></p>
-"""
+log = logging.getLogger(__name__)
+
+ERROR_KEY = "alert_error"
+MAX_LINE = 400
+DBT_FAILED = ("fail", "error", "runtime error")
+
 DEADLINE_SUBJECT = "[Airflow] {{ dag_run.dag_id }}: run {{ dag_run.dag_run_id }} missed its deadline"
 DEADLINE_BODY = """
 <p>Run <b>{{ dag_run.dag_run_id }}</b> of <b>{{ dag_run.dag_id }}</b>, due at {{ dag_run.logical_date }},
@@ -32,14 +67,133 @@ has not finished by its deadline, {{ deadline.deadline_time }}.</p>
 """
 
 
-def failure_email(settings: Settings) -> SmtpNotifier:
-    return SmtpNotifier(
-        to=list(settings.alert_recipients),
-        from_email=settings.alert_from,
-        smtp_conn_id=settings.smtp_conn_id,
-        subject=FAILURE_SUBJECT,
-        html_content=FAILURE_BODY,
+@dataclass(frozen=True)
+class FailedTask:
+    task_id: str
+    line: str | None  # None: the task recorded no error (killed, or lost its worker)
+    log_url: str
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of an error, at most MAX_LINE characters."""
+    line = next((s.strip() for s in str(text).splitlines() if s.strip()), "")
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def dbt_failure_line(run_results: dict[str, Any]) -> str | None:
+    """``<node>: <dbt's message>`` for each failed or errored node of a run_results.json, or None."""
+    parts = [
+        f"{result['unique_id'].split('.')[2]}: {first_line(result.get('message') or result['status'])}"
+        for result in run_results.get("results", [])
+        if result.get("status") in DBT_FAILED
+    ]
+    return first_line("; ".join(parts)) if parts else None
+
+
+def log_url(base_url: str, dag_id: str, run_id: str, task_id: str) -> str:
+    """A task's log in the UI, as ``RuntimeTaskInstance.log_url`` builds it (its latest try)."""
+    return f"{base_url.rstrip('/')}/dags/{dag_id}/runs/{quote(run_id)}/tasks/{task_id}"
+
+
+def failure_subject(dag_id: str, run_id: str, failed: int) -> str:
+    tasks = f"{failed} task{'s' if failed != 1 else ''} failed" if failed else "no task failed"
+    return f"[Airflow] {dag_id}: run {run_id} failed ({tasks})"
+
+
+def failure_html(dag_id: str, run_id: str, reason: str, failed: Sequence[FailedTask], not_run: int) -> str:
+    e = html.escape
+    items = "\n".join(
+        f"<li><b>{e(t.task_id)}</b>: <code>{e(t.line or 'no error recorded: see its log')}</code><br>"
+        f'<a href="{e(t.log_url, quote=True)}">{e(t.log_url)}</a></li>'
+        for t in failed
     )
+    did_not_run = (
+        f" {not_run} task{'s' if not_run != 1 else ''} did not run (upstream failed)." if not_run else ""
+    )
+    return (
+        f"<p>Run <b>{e(run_id)}</b> of <b>{e(dag_id)}</b> failed ({e(reason)}): "
+        f"{len(failed)} task{'s' if len(failed) != 1 else ''} failed for good.{did_not_run}</p>\n"
+        f"<ul>\n{items}\n</ul>\n"
+        "<p>The DAG's documentation (its Docs tab) says what to do for each stage and message; each "
+        "task's log has the details.</p>\n"
+    )
+
+
+def _masked(text: str) -> str:
+    try:
+        from airflow.sdk._shared.secrets_masker import redact
+    except ImportError:  # pragma: no cover - the masker moved
+        return text
+    return str(redact(text))
+
+
+def record_error(context: dict[str, Any]) -> None:
+    """Task ``on_failure_callback``: the failed task's first error line to its XCom, unless dbt's
+    callback recorded a better one in this try."""
+    ti = context["ti"]
+    try:
+        if ti.xcom_pull(task_ids=ti.task_id, key=ERROR_KEY) is None:
+            error = context.get("exception")
+            line = (first_line(str(error)) or type(error).__name__) if error else "failed, no exception"
+            ti.xcom_push(key=ERROR_KEY, value=_masked(line))
+    except Exception:  # run outside the task's process (a task that was killed): the email says so
+        log.warning("could not record the error line of %s", ti.task_id, exc_info=True)
+
+
+def record_dbt_failures(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
+    """Cosmos ``callback`` after each dbt command: its failed nodes and dbt's message to the XCom."""
+    path = Path(project_dir) / "target" / "run_results.json"
+    if context is None or not path.is_file():
+        return
+    try:
+        line = dbt_failure_line(json.loads(path.read_text()))
+    except (ValueError, KeyError, IndexError, AttributeError):
+        log.warning("unreadable %s", path, exc_info=True)
+        return
+    if line:
+        context["ti"].xcom_push(key=ERROR_KEY, value=_masked(line))
+
+
+def _send(settings: Settings, subject: str, html_content: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=settings.smtp_conn_id) as hook:
+        hook.send_email_smtp(
+            to=list(settings.alert_recipients),
+            from_email=settings.alert_from,
+            subject=subject,
+            html_content=html_content,
+        )
+
+
+def email_failed_run(context: dict[str, Any], settings: Settings) -> None:
+    """DAG ``on_failure_callback`` (in the DAG processor): one email naming each failed task."""
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    from airflow.sdk.execution_time.xcom import XCom
+
+    dag, run_id = context["dag"], context["run_id"]
+    states = RuntimeTaskInstance.get_task_states(dag_id=dag.dag_id, run_ids=[run_id]).get(run_id, {})
+    base_url = conf.get("api", "base_url", fallback="http://localhost:8080/")
+    failed = [
+        FailedTask(
+            task_id,
+            XCom.get_one(key=ERROR_KEY, dag_id=dag.dag_id, task_id=task_id, run_id=run_id),
+            log_url(base_url, dag.dag_id, run_id, task_id),
+        )
+        for task_id in dag.task_ids
+        if states.get(task_id) == "failed"
+    ]
+    not_run = sum(state == "upstream_failed" for state in states.values())
+    _send(
+        settings,
+        failure_subject(dag.dag_id, run_id, len(failed)),
+        failure_html(dag.dag_id, run_id, str(context.get("reason") or "failed"), failed, not_run),
+    )
+
+
+def failed_run_email(settings: Settings) -> Callable[[dict[str, Any]], None]:
+    return functools.partial(email_failed_run, settings=settings)
 
 
 def deadline_alert(settings: Settings) -> DeadlineAlert:

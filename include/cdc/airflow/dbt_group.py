@@ -21,6 +21,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID, ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
+from include.cdc.airflow.alerts import record_dbt_failures
 from include.cdc.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
@@ -111,7 +112,13 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             exclude=["resource_type:unit_test"],
             emit_datasets=False,
         ),
-        operator_args={"full_refresh": "{{ params.full_refresh }}", "env": DBT_IN_TASK_ENV},
+        operator_args={
+            "full_refresh": "{{ params.full_refresh }}",
+            "env": DBT_IN_TASK_ENV,
+            # After each dbt command: a failed test's or model's name and dbt's message (the failing row
+            # count) to the task's XCom, for the run's failure email (alerts.py).
+            "callback": record_dbt_failures,
+        },
     )
     if watcher:
         _models_after_the_build(group)
