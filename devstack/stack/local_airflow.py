@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import requests
 
@@ -167,6 +168,16 @@ class AirflowServices:
         response = requests.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", timeout=API_TIMEOUT)
         response.raise_for_status()
         return response.json()["state"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
+        """Each task of the run: its state and try number, as the API reports them."""
+        response = requests.get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances",
+            params={"limit": 100},
+            timeout=API_TIMEOUT,
+        )
+        response.raise_for_status()
+        return {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in response.json()["task_instances"]}
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         """The run's state once it has finished (or its current state when ``timeout`` runs out)."""

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 import pytest
-import requests
 from playwright.sync_api import Page, expect
 
 from devstack.demo import load_dag
@@ -214,16 +213,6 @@ def test_task_log_shows_what_the_task_did(ui, dag, capped_run):
 FAILING_TEST = "dbt.stg_product_oem_number.test"
 
 
-def task_states(airflow, run_id: str) -> dict[str, tuple[str, int]]:
-    response = requests.get(
-        f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id)}/taskInstances",
-        params={"limit": 100},
-        timeout=120,
-    )
-    response.raise_for_status()
-    return {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in response.json()["task_instances"]}
-
-
 def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
     ui, ui_corner, airflow, capped_run, snapshot
 ):
@@ -237,10 +226,10 @@ def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
     )
     run_id = ui.trigger("5a-trigger-a-run-that-will-fail")
     assert ui.wait_for_run(run_id) == "Failed"
-    assert task_states(airflow, run_id)[FAILING_TEST][0] == "failed"
+    assert airflow.task_instances(DAG_ID, run_id)[FAILING_TEST][0] == "failed"
 
     ui_corner.execute(f"delete from staging.stg_product_oem_number where oem_number_id = {broken}")  # the fix
-    before = task_states(airflow, run_id)
+    before = airflow.task_instances(DAG_ID, run_id)
 
     # The failed task alone: its page (the alert's log link leads there), Clear (the header's button,
     # "Press shift+c to clear"), Downstream off (on by default): the dialog lists one affected task.
@@ -253,7 +242,7 @@ def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
     screenshot(ui.page, "5b-clear-the-failed-test-alone")
     dialog.get_by_role("button", name="Confirm").click()
     expect(ui.header_state()).to_have_text("Success", timeout=RUN_TIMEOUT_MS)
-    after = task_states(airflow, run_id)
+    after = airflow.task_instances(DAG_ID, run_id)
     assert after[FAILING_TEST] == ("success", before[FAILING_TEST][1] + 1)
     rerun = {t for t in after if after[t][1] != before[t][1]}
     assert rerun == {FAILING_TEST}, "the cleared task ran alone"
@@ -270,6 +259,6 @@ def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
     assert ui.wait_for_run(run_id) == "Success"
     screenshot(ui.page, "5d-run-green-after-clearing")
 
-    final = task_states(airflow, run_id)
+    final = airflow.task_instances(DAG_ID, run_id)
     assert final[FAILING_TEST] == after[FAILING_TEST], "Clear Run, only failed, left the fixed task alone"
     assert mart_mismatches(ui_corner.query, snapshot) == []

@@ -19,7 +19,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from tests.integration.conftest import leaked_secrets, real_airflow
 
@@ -81,13 +80,7 @@ def orphans(messages, table: str, count: int) -> list:
 
 
 def failed_tasks(airflow, run_id: str) -> set[str]:
-    response = requests.get(
-        f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
-        params={"state": "failed", "limit": 100},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return {ti["task_id"] for ti in response.json()["task_instances"]}
+    return {task for task, (state, _) in airflow.task_instances(DAG_ID, run_id).items() if state == "failed"}
 
 
 def run_and_read_mails(stack, airflow, timeout: float) -> tuple[str, email.message.EmailMessage]:
