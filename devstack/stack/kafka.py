@@ -168,6 +168,10 @@ class Kafka(ProcessService):
             # misspelt topic never appears by itself.
             "auto.create.topics.enable": "false",
             "num.partitions": 3,
+            # The generated events carry the source's timestamps, months back: retention by time would
+            # delete them at its next check, and their spread would roll a segment every few records.
+            "log.retention.ms": -1,
+            "log.roll.ms": 100 * 365 * 24 * 3600 * 1000,
             "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB (synth/feed.py)
             "offsets.topic.replication.factor": 1,
             "transaction.state.log.replication.factor": 1,
