@@ -3,7 +3,8 @@
 Three listeners on loopback: PLAINTEXT for the stack's own tools (the generator, topic creation, the
 tests' producers), SASL_SSL with SCRAM-SHA-512 over TLS for the pipeline (the ``cord_kafka`` connection,
 as a deployment's broker asks), and the KRaft controller. The logs live under ``<stack>/kafka/data``, so
-a restart keeps every topic; only removing the stack directory (``devstack reset``) empties them.
+a restart keeps every topic; removing the stack directory (``devstack reset``) empties them, and so does
+``Kafka.reset()``, for the tests of a broker whose logs were lost.
 
 The CA and the broker's certificate are generated into ``<stack>/kafka/tls`` on the first start; the
 drain's SCRAM credential is set through the Admin API on every start, so its password (in
