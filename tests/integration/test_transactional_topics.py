@@ -1,7 +1,6 @@
 """Topics written the way Kafka Connect writes them with exactly-once source support: in transactions,
-whose commit markers take offsets and are never delivered to a consumer. On the local broker, with a
-real transactional producer; aborted and open transactions are covered in tests/unit/test_drain.py,
-since Tansu's handling of them is partial."""
+whose commit markers take offsets and are never delivered to a consumer, through the whole pipeline to
+bronze. Aborted and open transactions are tests/integration/test_drain_on_kafka.py's."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from devstack.synth.debezium_encoding import Message
 from include.cdc.airflow import tasks
+from tests.integration.test_drain_on_kafka import create_topics
 from tests.integration.warehouse import RUN
 
 pytestmark = pytest.mark.integration
@@ -47,6 +47,7 @@ def test_transactional_topics_with_a_poison_record_go_through_in_one_attempt(cor
         messages[0].timestamp_ms,
     )
     messages.insert(len(messages) // 2, poison)
+    create_topics(corner)
     corner.produce(messages, transaction_size=300)
 
     started = time.monotonic()

@@ -4,8 +4,9 @@ It behaves like librdkafka with ``isolation.level=read_committed``, ``enable.par
 ``auto.offset.reset=error``: transaction markers take offsets and are never delivered, aborted records
 are never delivered, compaction leaves gaps. The broker shows each of these in
 tests/integration/test_drain_on_kafka.py; this stand-in serves the cases a broker cannot produce on
-demand: objects of a crashed attempt with any subset of its uploads missing, and hundreds of random
-logs and crashes in a second (tests/unit/test_drain_properties.py).
+demand: objects of a crashed attempt with any subset of its uploads missing, hundreds of random logs
+and crashes in a second (tests/unit/test_drain_properties.py), and each permanent error through its
+task without a stack (tests/unit/test_permanent_errors.py).
 """
 
 from __future__ import annotations
@@ -92,6 +93,11 @@ class PartitionLog:
     def compact(self, offsets) -> None:
         for offset in offsets:
             self.records.pop(offset, None)
+
+    def delete_before(self, low: int) -> None:
+        self.low = low
+        for offset in [o for o in self.records if o < low]:
+            del self.records[offset]
 
 
 class _Topic:

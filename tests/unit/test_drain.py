@@ -17,7 +17,7 @@ from include.cdc.archive.storage import ObjectStore
 from include.cdc.errors import ConfigurationError
 from include.cdc.ingest.drain import KafkaDrain
 from include.cdc.ingest.errors import KafkaRefused
-from include.cdc.ingest.kafka import DrainConsumer, Refusals, commit_offsets
+from include.cdc.ingest.kafka import DrainConsumer, Refusals, commit_offsets, until_settled
 from tests.unit.fake_kafka import FakeConsumer
 from tests.unit.memory_store import MemoryStore
 
@@ -272,3 +272,21 @@ def test_a_drain_refused_by_the_broker_fails_at_once_naming_the_connection(store
     with pytest.raises(AirflowFailException, match=r"connection 'cord_kafka'.*credentials.*not retried"):
         fails_at_once(drain)(consumer, store)
     assert store.objects == {}
+
+
+def test_a_busy_group_coordinator_is_waited_for_and_other_errors_are_not():
+    answers = iter([KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NOT_COORDINATOR, None])
+
+    def commit():
+        code = next(answers)
+        if code is not None:
+            raise KafkaException(KafkaError(code))
+        return "committed"
+
+    assert until_settled(commit, timeout=10) == "committed"  # as after a broker restart
+
+    def refused():
+        raise KafkaException(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED))
+
+    with pytest.raises(KafkaException):
+        until_settled(refused, timeout=10)

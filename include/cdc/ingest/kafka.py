@@ -9,6 +9,7 @@ fails serves the callbacks and names the refusal instead of the timeout. Secrets
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -22,6 +23,13 @@ log = logging.getLogger(__name__)
 _OUT_OF_RANGE = {KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE}
 _CREDENTIALS = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
 _CERTIFICATE = {KafkaError._SSL}
+# The group coordinator moves or loads (a new cluster, a broker restart): librdkafka hands these to the
+# caller without always marking them retriable.
+_COORDINATOR_BUSY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 SECRET_SETTINGS = ("password", "secret", "token")  # a setting whose name holds one of these is a secret
 
 
@@ -77,6 +85,21 @@ class DrainConsumer(Consumer):
         super().__init__({**config, "error_cb": self.refusals})
 
 
+def until_settled(call, timeout: float):
+    """``call()``, called again while it fails with a retriable error or a busy group coordinator, for up
+    to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaException as exc:
+            error = exc.args[0]
+            settling = error.retriable() or error.code() in _COORDINATOR_BUSY
+            if not settling or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class Broker:
     """The consumer's calls besides reading records; ``conn_id`` only serves error messages."""
 
@@ -105,9 +128,10 @@ class Broker:
 
     def committed(self, topic: str, partitions: list[int]) -> dict[int, int]:
         """The group's committed offset of each partition that has one."""
+        wanted = [TopicPartition(topic, p) for p in partitions]
         try:
-            answer = self.consumer.committed(
-                [TopicPartition(topic, p) for p in partitions], timeout=self.timeout
+            answer = until_settled(
+                lambda: self.consumer.committed(wanted, timeout=self.timeout), self.timeout
             )
         except KafkaException as exc:
             self.consumer.refusals.check(self.consumer)
@@ -170,7 +194,7 @@ def commit_offsets(
     crash_point("commit.before_commit")
     offsets = [TopicPartition(topic, int(p), int(o)) for p, o in sorted(next_offsets.items())]
     try:
-        answer = consumer.commit(offsets=offsets, asynchronous=False)
+        answer = until_settled(lambda: consumer.commit(offsets=offsets, asynchronous=False), timeout)
     except KafkaException as exc:
         consumer.refusals.check(consumer)
         raise DrainError(
