@@ -1,16 +1,24 @@
 """The drain's rules on Apache Kafka, each case made by the broker itself: transactions committed,
 aborted and still open; compaction leaving offset gaps (also under the archive's newest record);
 records deleted before they were drained; partitions added between runs; topics deleted and recreated
-shorter and longer than the committed offset, with the README's recovery.
+shorter and longer than the committed offset, with the README's recovery; a password or a CA the broker
+refuses.
 
-Records are written to the test's Product topic with confluent_kafka's own producer, then drained and
-committed by the Airflow task bodies through the ``cord_kafka`` connection, as a deployment runs them.
+Records are written to the test's Product topic with confluent_kafka's own producer on the stack's
+PLAINTEXT listener, then drained and committed by the Airflow task bodies through the ``cord_kafka``
+connection (SASL_SSL), as a deployment runs them.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import logging
+import os
+import re
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -19,6 +27,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from include.cdc.airflow import tasks
 from include.cdc.archive.landing import decode_record, read_lines
+from include.cdc.errors import ConfigurationError
 from tests.integration.warehouse import RUN, ingest
 
 pytestmark = pytest.mark.integration
@@ -304,3 +313,70 @@ def test_a_recreated_topic_stops_the_drain_and_the_documented_recovery_loads_the
     for name, counts in new.counts.items():
         bronze = f"bronze.{new.tables[name].bronze_table}"
         assert corner.scalar(f"select count(*) from {bronze}") == counts.envelopes, bronze
+
+
+def test_the_drain_reads_over_sasl_ssl_with_only_the_connections_settings(corner):
+    """The cord_kafka connection's extra is all the drain knows of the broker: its SASL_SSL listener,
+    the SCRAM user and the CA; the PLAINTEXT listener the test writes through is not the drain's."""
+    extra = json.loads(os.environ["AIRFLOW_CONN_CORD_KAFKA"])["extra"]
+    assert extra["security.protocol"] == "SASL_SSL"
+    assert extra["bootstrap.servers"] != corner.stack.kafka.bootstrap
+    topic = create_topic(corner)
+    send(producer(corner), topic, ["v0", "v1", "v2"])
+    drained = drain_and_commit()
+    assert [value for _, _, value in landed(corner)] == ["v0", "v1", "v2"]
+    assert next_offsets(drained, topic) == {0: 3}
+
+
+def other_ca(path: Path) -> Path:
+    """A CA certificate that signed nothing the broker holds."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "some other CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("setting", "check"),
+    [("sasl.password", r"sasl\.password"), ("ssl.ca.location", r"ssl\.ca\.location")],
+    ids=["wrong password", "unknown CA"],
+)
+def test_a_refused_connection_fails_the_drain_at_once_naming_it(
+    corner, monkeypatch, tmp_path, caplog, capfd, setting, check
+):
+    """librdkafka only reports the refusal to the error callback; the drain names the connection and
+    what to check in it, once (no retry meets another answer), and the password appears nowhere."""
+    connection = json.loads(os.environ["AIRFLOW_CONN_CORD_KAFKA"])
+    password = connection["extra"]["sasl.password"]
+    wrong = "not-the-password" if setting == "sasl.password" else str(other_ca(tmp_path / "ca.pem"))
+    connection["extra"][setting] = wrong
+    monkeypatch.setenv("AIRFLOW_CONN_CORD_KAFKA", json.dumps(connection))
+    monkeypatch.setenv("PRODUCT_CDC_KAFKA_TIMEOUT_SECONDS", "5")
+    create_topic(corner)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(AirflowFailException) as failed:
+        drain()
+    message = str(failed.value)
+    assert re.search(rf"connection 'cord_kafka'.*{check}.*not retried", message), message
+    assert isinstance(failed.value.__cause__, ConfigurationError)
+    said = message + caplog.text + "".join(capfd.readouterr())
+    assert password not in said
+    assert "not-the-password" not in said  # a wrong password is a secret too
+    assert corner.raw_keys() == []
