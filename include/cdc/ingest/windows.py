@@ -16,7 +16,9 @@ of another log altogether. So a window is planned from both, and checked against
 
 A partition is done when the consumer reaches the end of its log (librdkafka's partition-EOF event,
 which moves past transaction markers and stops at the last stable offset while a transaction is
-open), or when it has taken its share of the run's cap. Never by the clock.
+open), or when it has taken its share of the run's cap. Never by the clock, nor by the high watermark
+read at the start: that is exact on Apache Kafka, but it counts markers and an open transaction's
+records, which a read-committed consumer never gets, so only the EOF event says where reading ends.
 """
 
 from __future__ import annotations
