@@ -8,7 +8,6 @@ import pytest
 
 from include.cdc.airflow import tasks
 from include.cdc.archive.landing import decode_record, read_lines
-from tests.integration.test_drain_on_kafka import create_topics
 from tests.integration.warehouse import RUN, ingest
 
 pytestmark = pytest.mark.integration
@@ -23,7 +22,6 @@ def archived(corner) -> list[tuple[str, int, int]]:
 
 
 def test_a_broker_restart_between_drain_and_commit_loses_nothing_and_doubles_nothing(corner):
-    create_topics(corner)
     generator = corner.generator(products=10, events=3000, seed=1)
     batches = generator.batches()
     first = corner.produce_until(batches, 1500)

@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from include.cdc.airflow import tasks
 from include.cdc.archive.landing import decode_record, read_lines
 from include.cdc.errors import ConfigurationError
+from tests.integration.conftest import leaked_secrets
 from tests.integration.warehouse import RUN, ingest
 
 pytestmark = pytest.mark.integration
@@ -254,18 +255,6 @@ def test_partitions_added_between_runs_are_drained_from_their_first_offset(corne
     assert len(landed(corner)) == 14
 
 
-KEPT = {"retention.ms": "-1"}  # the generator's events are months old: the default 7 days deletes them
-
-
-def create_topics(corner, partitions: int = 3) -> None:
-    """The test's topics, for the generator's events (``corner.produce`` keeps topics that exist)."""
-    client = admin(corner)
-    for future in client.create_topics(
-        [NewTopic(t, partitions, 1, config=KEPT) for t in corner.topics]
-    ).values():
-        future.result(timeout=30)
-
-
 def recreate_topics(corner, partitions: int = 3) -> None:
     """Delete the test's topics and create them again, empty, once the broker has let them go."""
     client = admin(corner)
@@ -274,8 +263,7 @@ def recreate_topics(corner, partitions: int = 3) -> None:
     pending = set(corner.topics)
 
     def created() -> bool:
-        topics = [NewTopic(t, partitions, 1, config=KEPT) for t in pending]
-        for topic, future in client.create_topics(topics).items():
+        for topic, future in client.create_topics([NewTopic(t, partitions, 1) for t in pending]).items():
             try:
                 future.result(timeout=30)
             except KafkaException as exc:
@@ -290,7 +278,6 @@ def recreate_topics(corner, partitions: int = 3) -> None:
 
 @pytest.mark.parametrize("new_events", [400, 2500], ids=["shorter new log", "longer new log"])
 def test_a_recreated_topic_stops_the_drain_and_the_documented_recovery_loads_the_new_log(corner, new_events):
-    create_topics(corner)
     old = corner.generator(products=10, events=1200, seed=1)
     corner.produce(list(old.messages()))
     ingest()
@@ -364,7 +351,6 @@ def test_a_refused_connection_fails_the_drain_at_once_naming_it(
     """librdkafka only reports the refusal to the error callback; the drain names the connection and
     what to check in it, once (no retry meets another answer), and the password appears nowhere."""
     connection = json.loads(os.environ["AIRFLOW_CONN_CORD_KAFKA"])
-    password = connection["extra"]["sasl.password"]
     wrong = "not-the-password" if setting == "sasl.password" else str(other_ca(tmp_path / "ca.pem"))
     connection["extra"][setting] = wrong
     monkeypatch.setenv("AIRFLOW_CONN_CORD_KAFKA", json.dumps(connection))
@@ -377,6 +363,6 @@ def test_a_refused_connection_fails_the_drain_at_once_naming_it(
     assert re.search(rf"connection 'cord_kafka'.*{check}.*not retried", message), message
     assert isinstance(failed.value.__cause__, ConfigurationError)
     said = message + caplog.text + "".join(capfd.readouterr())
-    assert password not in said
+    assert leaked_secrets(corner.stack, said) == []
     assert "not-the-password" not in said  # a wrong password is a secret too
     assert corner.raw_keys() == []

@@ -11,7 +11,6 @@ from confluent_kafka import Consumer, TopicPartition
 
 from devstack.synth.debezium_encoding import Message
 from include.cdc.airflow import tasks
-from tests.integration.test_drain_on_kafka import create_topics
 from tests.integration.warehouse import RUN
 
 pytestmark = pytest.mark.integration
@@ -47,7 +46,6 @@ def test_transactional_topics_with_a_poison_record_go_through_in_one_attempt(cor
         messages[0].timestamp_ms,
     )
     messages.insert(len(messages) // 2, poison)
-    create_topics(corner)
     corner.produce(messages, transaction_size=300)
 
     started = time.monotonic()
