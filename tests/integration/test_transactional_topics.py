@@ -1,7 +1,6 @@
 """Topics written the way Kafka Connect writes them with exactly-once source support: in transactions,
-whose commit markers take offsets and are never delivered to a consumer. On the local broker, with a
-real transactional producer; aborted and open transactions are covered in tests/unit/test_drain.py,
-since Tansu's handling of them is partial."""
+whose commit markers take offsets and are never delivered to a consumer, through the whole pipeline to
+bronze. Aborted and open transactions are tests/integration/test_drain_on_kafka.py's."""
 
 from __future__ import annotations
 

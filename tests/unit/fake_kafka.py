@@ -1,10 +1,12 @@
 """An in-memory stand-in for confluent_kafka's Consumer, for unit tests of the drain.
 
 It behaves like librdkafka with ``isolation.level=read_committed``, ``enable.partition.eof=true`` and
-``auto.offset.reset=error`` in the cases the local Tansu broker cannot show: transaction markers take
-offsets and are never delivered, aborted records are never delivered, an open transaction holds the
-readable end at its first offset (the last stable offset), compaction and retention leave gaps, and an
-offset outside the log is an error event.
+``auto.offset.reset=error``: transaction markers take offsets and are never delivered, aborted records
+are never delivered, compaction leaves gaps. The broker shows each of these in
+tests/integration/test_drain_on_kafka.py; this stand-in serves the cases a broker cannot produce on
+demand: objects of a crashed attempt with any subset of its uploads missing, hundreds of random logs
+and crashes in a second (tests/unit/test_drain_properties.py), and each permanent error through its
+task without a stack (tests/unit/test_permanent_errors.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, TopicPartition
+
+from include.cdc.ingest.kafka import Refusals
 
 
 @dataclass
@@ -67,25 +71,15 @@ class PartitionLog:
     keys: dict[int, bytes] = field(default_factory=dict)
     high: int = 0  # the high watermark: one past the last offset written
     low: int = 0  # the first offset still held (retention)
-    open_from: int | None = None  # first offset of an open transaction
-    last_batch: int = 0  # first offset of the last batch written (Tansu reports it + 1 as the end)
-
-    @property
-    def stable_end(self) -> int:
-        """Where a read-committed consumer's log ends."""
-        return self.high if self.open_from is None else self.open_from
 
     def append(self, values: list[bytes | None], key: bytes = b'{"ID":1}') -> None:
         """One batch of records."""
-        if values:
-            self.last_batch = self.high
         for value in values:
             self.records[self.high] = value
             self.keys[self.high] = key
             self.high += 1
 
     def marker(self) -> None:
-        self.last_batch = self.high
         self.high += 1
 
     def committed_transaction(self, values: list[bytes | None]) -> None:
@@ -95,10 +89,6 @@ class PartitionLog:
     def aborted_transaction(self, count: int) -> None:
         self.high += count  # the records and the abort marker: none delivered
         self.marker()
-
-    def open_transaction(self, values: list[bytes | None]) -> None:
-        self.open_from = self.high
-        self.append(values)
 
     def compact(self, offsets) -> None:
         for offset in offsets:
@@ -123,10 +113,9 @@ class _Metadata:
 
 class FakeConsumer:
     """Topics of partitions holding values (``FakeConsumer("t", {0: [...]})`` for one topic, or
-    ``FakeConsumer({"t": {0: [...]}, ...})``). With ``tansu_end``, the end offset reported before
-    reading is the last batch's first offset + 1, as the local Tansu broker reports it."""
+    ``FakeConsumer({"t": {0: [...]}, ...})``)."""
 
-    def __init__(self, topics, partitions=None, tansu_end: bool = False):
+    def __init__(self, topics, partitions=None):
         if partitions is not None:
             topics = {topics: partitions}
         self.topic = next(iter(topics))
@@ -135,7 +124,7 @@ class FakeConsumer:
             for partition, values in parts.items():
                 self.logs[topic, partition].append(values)
         self.committed_offsets: dict[tuple[str, int], int] = {}
-        self.tansu_end = tansu_end
+        self.refusals = Refusals("cord_kafka")
         self.positions: dict[tuple[str, int], int] = {}
         self.assigned_at: list[dict[tuple[str, int], int]] = []
         self._eof_sent: dict[tuple[str, int], int] = {}
@@ -165,9 +154,7 @@ class FakeConsumer:
 
     def get_watermark_offsets(self, tp, timeout, cached):
         log = self.logs[tp.topic, tp.partition]
-        if self.tansu_end and log.open_from is None and log.high > log.low:
-            return log.low, max(log.low, log.last_batch + 1)
-        return log.low, log.stable_end
+        return log.low, log.high
 
     def assign(self, partitions):
         self.positions = {(tp.topic, tp.partition): tp.offset for tp in partitions}
@@ -189,19 +176,22 @@ class FakeConsumer:
                     error = FakeError(KafkaError._AUTO_OFFSET_RESET)
                     out.append(FakeMessage(topic, partition, position, _error=error))
                 continue
-            while position < log.stable_end and len(out) < num_messages:
+            while position < log.high and len(out) < num_messages:
                 if position in log.records:
                     out.append(
                         FakeMessage(topic, partition, position, log.keys[position], log.records[position])
                     )
                 position += 1
             self.positions[topic, partition] = position
-            if position >= log.stable_end and self._eof_sent.get((topic, partition)) != position:
+            if position >= log.high and self._eof_sent.get((topic, partition)) != position:
                 self._eof_sent[topic, partition] = position
                 out.append(
                     FakeMessage(topic, partition, position, _error=FakeError(KafkaError._PARTITION_EOF))
                 )
         return out
+
+    def poll(self, timeout):
+        return None
 
     def commit(self, offsets, asynchronous):
         for tp in offsets:

@@ -1,10 +1,7 @@
-"""The drain on logs shaped like production's: batches and keys, the end of a partition by position
-(transaction markers, aborted and open transactions, compaction), crashes and recovery, retention,
-recreated topics, and the per-run cap shared across topics.
-
-Committed transactions also run on the local broker (tests/integration/test_transactional_topics.py);
-Tansu's handling of aborted and open transactions is partial, so those cases are shown here with a fake
-consumer that behaves like librdkafka (tests/unit/fake_kafka.py)."""
+"""The drain where a broker cannot show the case on demand: objects of a crashed attempt with some of its
+uploads missing, expired group offsets, the per-run cap shared across topics, and the consumer's
+settings and refusals. Transactions, compaction, retention, added partitions, recreated topics and
+broker restarts run on Apache Kafka (tests/integration/test_drain_on_kafka.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +9,15 @@ import logging
 
 import boto3
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from moto import mock_aws
 
 from include.cdc.archive.landing import ObjectKey, decode_record, read_lines
 from include.cdc.archive.storage import ObjectStore
+from include.cdc.errors import ConfigurationError
 from include.cdc.ingest.drain import KafkaDrain
-from include.cdc.ingest.errors import LogReplaced, LostOffsets
-from include.cdc.ingest.kafka import commit_offsets
+from include.cdc.ingest.errors import KafkaRefused
+from include.cdc.ingest.kafka import DrainConsumer, Refusals, commit_offsets, until_settled
 from tests.unit.fake_kafka import FakeConsumer
 from tests.unit.memory_store import MemoryStore
 
@@ -92,82 +90,11 @@ def test_an_empty_log_ends_without_polling(store):
     assert consumer.consume_calls == 0
 
 
-def test_records_after_a_capped_run_are_read_when_the_reported_end_equals_the_committed_offset(store):
-    # A capped run stopped inside the last batch, right after its first record: Tansu then reports
-    # that batch's first offset + 1 as the end, which is exactly the committed offset.
-    consumer = FakeConsumer(TOPIC, {0: values(4)}, tansu_end=True)
-    consumer.append(0, values(6, start=4))  # one batch: offsets 4..9
-    consumer.commit_offset(0, 5)
-    assert consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), 1, False)[1] == 5
-    result = drain(consumer, store, batch_size=100)
-    assert result.events == 5
-    assert result.next_offsets == {0: 10}
-
-
 def test_reads_from_committed_offsets_to_the_end_of_the_log(store):
     consumer = FakeConsumer(TOPIC, {0: values(12)})
     consumer.commit_offset(0, 6)
     result = drain(consumer, store)
     assert [(o.first_offset, o.last_offset) for o in result.objects] == [(6, 9), (10, 11)]
-
-
-def test_records_past_a_too_low_high_watermark_are_read_to_the_end(store):
-    # Tansu reports the last batch's first offset + 1 as the end before reading.
-    consumer = FakeConsumer(TOPIC, {0: values(8)}, tansu_end=True)
-    first = drain(consumer, store, batch_size=100)
-    assert first.events == 8
-    assert first.next_offsets == {0: 8}
-    commit(consumer, first)
-    consumer.append(0, values(4, start=8))  # the committed offset is now above the reported end
-    second = drain(consumer, store, batch_size=100)
-    assert second.events == 4
-    assert landed_offsets(store) == list(range(12))
-
-
-def test_committed_transactions_end_past_their_markers(store):
-    consumer = FakeConsumer(TOPIC, {0: []})
-    for start in (0, 5, 10):  # offsets 0-4, 6-10, 12-16; markers at 5, 11, 17
-        consumer.log(0).committed_transaction(values(5, start))
-    result = drain(consumer, store, batch_size=100)
-    assert landed_offsets(store) == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16]
-    assert result.next_offsets == {0: 18}  # past the last marker: the next run has nothing to read
-    commit(consumer, result)
-    again = drain(consumer, store)
-    assert (again.events, again.objects, again.next_offsets) == (0, [], {0: 18})
-
-
-def test_aborted_transactions_are_never_landed(store):
-    consumer = FakeConsumer(TOPIC, {0: []})
-    consumer.log(0).committed_transaction(values(3))
-    consumer.log(0).aborted_transaction(4)
-    consumer.log(0).committed_transaction(values(2, 3))
-    result = drain(consumer, store)
-    assert landed_offsets(store) == [0, 1, 2, 9, 10]  # 3: marker, 4-7: aborted, 8: its marker
-    assert result.next_offsets == {0: 12}
-
-
-def test_an_open_transaction_is_the_next_runs(store):
-    consumer = FakeConsumer(TOPIC, {0: []})
-    consumer.log(0).committed_transaction(values(3))
-    consumer.log(0).open_transaction(values(4, 3))
-    first = drain(consumer, store)
-    assert landed_offsets(store) == [0, 1, 2]
-    assert first.next_offsets == {0: 4}  # the last stable offset: where the open transaction begins
-    commit(consumer, first)
-    consumer.log(0).open_from = None  # it commits
-    consumer.log(0).marker()
-    second = drain(consumer, store)
-    assert second.events == 4
-    assert landed_offsets(store) == [0, 1, 2, 4, 5, 6, 7]
-
-
-def test_compaction_gaps_are_read_over(store):
-    consumer = FakeConsumer(TOPIC, {0: values(10)})
-    consumer.log(0).compact([2, 3, 9])
-    result = drain(consumer, store, batch_size=3)
-    assert landed_offsets(store) == [0, 1, 4, 5, 6, 7, 8]
-    assert landed(store) == [(0, 0, 4), (0, 5, 7), (0, 8, 8)]
-    assert result.next_offsets == {0: 10}
 
 
 def test_a_crash_before_the_first_commit_lands_only_what_the_archive_lacks(store):
@@ -211,39 +138,6 @@ def test_an_upload_that_never_landed_is_written_around_the_later_ones(store):
     assert landed_offsets(store) == list(range(16))
     assert again.recovered_objects == 2
     assert again.next_offsets == {0: 16}
-
-
-def test_offsets_deleted_before_they_were_drained_stop_the_drain_until_accepted(store, caplog):
-    consumer = FakeConsumer(TOPIC, {0: values(10)})
-    consumer.commit_offset(0, 2)
-    consumer.log(0).delete_before(5)
-    with pytest.raises(LostOffsets, match=r"offsets 2\.\.4 were deleted .*'accept_lost_offsets'"):
-        drain(consumer, store)
-    assert store.objects == {}
-    with caplog.at_level(logging.WARNING):
-        result = drain(consumer, store, accept_lost_offsets=True)
-    assert "ACCEPTED AS LOST" in caplog.text
-    assert result.lost == [(0, 2, 4)]
-    assert landed_offsets(store) == [5, 6, 7, 8, 9]
-
-
-def test_a_committed_offset_beyond_the_end_of_the_log_stops_the_drain(store):
-    consumer = FakeConsumer(TOPIC, {0: values(5)})  # the topic was recreated: 5 records
-    consumer.commit_offset(0, 40)
-    with pytest.raises(LogReplaced, match=r"recreated or the broker's log was reset"):
-        drain(consumer, store)
-    assert store.objects == {}
-
-
-@pytest.mark.parametrize("new_log_size", [6, 30], ids=["shorter", "longer"])
-def test_archive_of_another_log_is_never_taken_as_covering_this_one(store, new_log_size):
-    old = FakeConsumer(TOPIC, {0: values(12)})
-    commit(old, drain(old, store))
-    # The broker's log was reset: a new log and no committed offsets (they were lost with it).
-    new = FakeConsumer(TOPIC, {0: [f'{{"new":{i}}}'.encode() for i in range(new_log_size)]})
-    with pytest.raises(LogReplaced, match=r"recreated or the broker's log was reset"):
-        drain(new, store)
-    assert landed(store) == [(0, 0, 3), (0, 4, 7), (0, 8, 11)]
 
 
 def test_expired_group_offsets_reread_the_log_and_land_only_what_the_archive_lacks(store, caplog):
@@ -294,13 +188,11 @@ def test_a_missing_topic_is_logged_and_skipped(store, caplog):
 
 
 def test_the_consumer_reads_committed_records_to_the_end_and_never_jumps(monkeypatch):
-    from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
-
-    from include.cdc.airflow.clients import DrainConsumerHook
+    from include.cdc.airflow import clients
 
     seen = {}
-    monkeypatch.setattr(KafkaConsumerHook, "_get_client", lambda self, config: seen.update(config))
-    hook = DrainConsumerHook(topics=[], kafka_config_id="cord_kafka")
+    monkeypatch.setattr(clients, "DrainConsumer", lambda config, conn_id: seen.update(config, conn=conn_id))
+    hook = clients.DrainConsumerHook(topics=[], kafka_config_id="cord_kafka")
     hook._get_client(
         {
             "group.id": "g",
@@ -317,5 +209,84 @@ def test_the_consumer_reads_committed_records_to_the_end_and_never_jumps(monkeyp
     assert seen["enable.partition.eof"] is True
     assert seen["queued.max.messages.kbytes"] == 4096  # the connection's extra wins for tuning
     assert seen["fetch.queue.backoff.ms"] == 5
+    assert seen["conn"] == "cord_kafka"  # the refusals name it
     with pytest.raises(ValueError, match=r"group\.id"):
         hook._get_client({})
+
+
+PASSWORD = "s3cret-pw"
+
+
+@pytest.mark.parametrize(
+    ("code", "check"),
+    [
+        (KafkaError.SASL_AUTHENTICATION_FAILED, "sasl.password"),
+        (KafkaError._AUTHENTICATION, "sasl.password"),
+        (KafkaError._SSL, "ssl.ca.location"),
+    ],
+)
+def test_a_refused_password_or_certificate_names_the_connection_and_what_to_check(code, check):
+    consumer = DrainConsumer(
+        {"bootstrap.servers": "127.0.0.1:9", "group.id": "g", "sasl.password": PASSWORD, "log_level": 0},
+        "cord_kafka",
+    )
+    try:
+        consumer.refusals(KafkaError(code, f"refused, and librdkafka quoted {PASSWORD}"))
+        with pytest.raises(KafkaRefused) as refused:
+            consumer.refusals.check(consumer)
+    finally:
+        consumer.close()
+    message = str(refused.value)
+    assert "connection 'cord_kafka'" in message
+    assert check in message
+    assert PASSWORD not in message
+    assert isinstance(refused.value, ConfigurationError)  # drain_kafka fails at once, not retried
+
+
+def test_brokers_that_are_down_are_no_refusal(caplog):
+    refusals = Refusals("cord_kafka", [PASSWORD])
+    with caplog.at_level(logging.WARNING):
+        refusals(KafkaError(KafkaError._TRANSPORT, f"connection refused {PASSWORD}"))
+    assert refusals.refusal is None  # librdkafka retries: a stalled drain says so after its timeout
+    assert "cord_kafka" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+class RefusingConsumer(FakeConsumer):
+    """A broker that refuses the password: metadata requests time out, the reason reaches only the
+    error callback, served by the next poll."""
+
+    def list_topics(self, topic, timeout):
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed to get metadata: timed out"))
+
+    def poll(self, timeout):
+        self.refusals(KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED, "SASL authentication error"))
+
+
+def test_a_drain_refused_by_the_broker_fails_at_once_naming_the_connection(store):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.cdc.airflow.tasks import fails_at_once
+
+    consumer = RefusingConsumer(TOPIC, {0: values(3)})
+    with pytest.raises(AirflowFailException, match=r"connection 'cord_kafka'.*credentials.*not retried"):
+        fails_at_once(drain)(consumer, store)
+    assert store.objects == {}
+
+
+def test_a_busy_group_coordinator_is_waited_for_and_other_errors_are_not():
+    answers = iter([KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NOT_COORDINATOR, None])
+
+    def commit():
+        code = next(answers)
+        if code is not None:
+            raise KafkaException(KafkaError(code))
+        return "committed"
+
+    assert until_settled(commit, timeout=10) == "committed"  # as after a broker restart
+
+    def refused():
+        raise KafkaException(KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED))
+
+    with pytest.raises(KafkaException):
+        until_settled(refused, timeout=10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from include.cdc.archive.landing import ObjectKey, record_fingerprint
-from include.cdc.ingest.errors import LostOffsets
+from include.cdc.ingest.errors import LogReplaced, LostOffsets
 from include.cdc.ingest.windows import lost_ranges, plan_window
 
 TOPIC, PREFIX = "cord.ConcordDb.dbo.Product", "product/raw/"
@@ -40,10 +40,10 @@ def test_a_window_of_a_log_that_holds_nothing_has_no_work_and_reads_no_fingerpri
     assert window.checks == {}
 
 
-def test_a_window_at_the_reported_end_of_a_log_reads_on_to_find_the_real_end():
-    window = plan(10, 0, 10, objects((0, 9)))  # Tansu's end can be the last batch's first offset + 1
-    assert window.has_work
-    assert window.read_from == 9  # from the newest archived record, checked on the way
+def test_a_window_at_the_end_of_its_log_has_nothing_to_read():
+    window = plan(10, 0, 10, objects((0, 9)))
+    assert not window.has_work
+    assert window.checks == {}
 
 
 def test_the_newest_archived_record_is_read_again_and_checked():
@@ -59,10 +59,9 @@ def test_archived_objects_ahead_of_the_committed_offset_are_checked_as_they_are_
     assert window.checks == {9: "fp9", 19: "fp19", 29: "fp29"}
 
 
-def test_a_resume_point_above_the_reported_end_reads_from_just_below_it():
-    window = plan(30, 0, 12, [])  # Tansu reports the last batch's first offset + 1
-    assert window.has_work
-    assert window.read_from == 11
+def test_a_committed_offset_beyond_the_end_of_the_log_is_of_another_log():
+    with pytest.raises(LogReplaced, match=r"committed offset is 30.*recreated"):
+        plan(30, 0, 12, [])
 
 
 def test_lost_offsets_are_refused_unless_accepted():

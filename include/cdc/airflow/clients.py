@@ -13,12 +13,14 @@ from airflow.sdk import BaseHook
 
 from include.cdc.archive.storage import CLIENT_CONFIG, ObjectStore
 from include.cdc.errors import ConfigurationError
+from include.cdc.ingest.kafka import DrainConsumer
 from include.cdc.settings import Settings
 from include.cdc.warehouse import WarehouseTarget
 
 
 class DrainConsumerHook(KafkaConsumerHook):
-    """The provider's consumer hook, with the settings a commit-after-write drain relies on."""
+    """The provider's consumer hook, with the settings a commit-after-write drain relies on, building a
+    consumer that names a refused password or certificate (the provider's error callback only prints)."""
 
     def _get_client(self, config):
         if not config.get("group.id"):
@@ -26,7 +28,7 @@ class DrainConsumerHook(KafkaConsumerHook):
                 f"Kafka connection {self.kafka_config_id!r} needs a group.id in its extra: the drain reads "
                 f"from, and commits to, that consumer group's offsets."
             )
-        return super()._get_client(
+        return DrainConsumer(
             {
                 # A small prefetch queue, refilled at once rather than after librdkafka's default 1 s
                 # back-off: the drain stays fast and its memory bounded (the connection may override both).
@@ -40,7 +42,8 @@ class DrainConsumerHook(KafkaConsumerHook):
                 "auto.offset.reset": "error",
                 "enable.partition.eof": True,  # a partition is done when its end is reached
                 "isolation.level": "read_committed",  # aborted records are never landed
-            }
+            },
+            self.kafka_config_id,
         )
 
 

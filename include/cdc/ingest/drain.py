@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from include.cdc.archive.landing import (
     FINGERPRINT_METADATA,
@@ -34,7 +34,7 @@ from include.cdc.archive.landing import (
     record_fingerprint,
 )
 from include.cdc.archive.storage import ObjectStore
-from include.cdc.ingest.kafka import Broker
+from include.cdc.ingest.kafka import Broker, DrainConsumer
 from include.cdc.ingest.objects import BucketObjects
 from include.cdc.ingest.shares import cap_shares
 from include.cdc.ingest.windows import Window, plan_window
@@ -93,7 +93,7 @@ class KafkaDrain:
 
     def __init__(
         self,
-        consumer: Consumer,
+        consumer: DrainConsumer,
         store: ObjectStore,
         conn_id: str,
         batch_size: int,

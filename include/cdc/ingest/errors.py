@@ -1,6 +1,6 @@
 """What stops the drain (or the offset commit): each message says what happened and what to do."""
 
-from include.cdc.errors import PermanentError
+from include.cdc.errors import ConfigurationError, PermanentError
 
 
 class DrainError(RuntimeError):
@@ -15,3 +15,8 @@ class LostOffsets(DrainError, PermanentError):
 class LogReplaced(DrainError, PermanentError):
     """The archive or the committed offset belongs to another log than the one Kafka now holds: the
     README's procedure for a recreated topic moves on."""
+
+
+class KafkaRefused(DrainError, ConfigurationError):
+    """The brokers refused the connection's credentials or certificate: only a fix of the connection
+    heals it, so the task fails at once rather than retrying into the same refusal."""

@@ -16,7 +16,9 @@ of another log altogether. So a window is planned from both, and checked against
 
 A partition is done when the consumer reaches the end of its log (librdkafka's partition-EOF event,
 which moves past transaction markers and stops at the last stable offset while a transaction is
-open), or when it has taken its share of the run's cap. Never by the clock.
+open), or when it has taken its share of the run's cap. Never by the clock, nor by the high watermark
+read at the start: that is exact on Apache Kafka, but it counts markers and an open transaction's
+records, which a read-committed consumer never gets, so only the EOF event says where reading ends.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class Window:
     prefix: str
     partition: int
     resume: int  # the first offset this run may land
-    end: int  # the end offset the broker reported at the start (Tansu may report less)
+    end: int  # the log's high watermark at the start
     low: int  # the log's first offset
     read_from: int  # where the consumer starts: below ``resume`` when archived records are checked
     ahead: list[ObjectKey] = field(default_factory=list)  # archived objects at or after ``resume``
@@ -81,11 +83,10 @@ class Window:
 
     @property
     def has_work(self) -> bool:
-        """Anything to read: new offsets, archived objects to hand over, or an end to find. Tansu reports
-        the last batch's first offset + 1 as the end, so a resume point at or above the reported end can
-        still have records after it (a capped run stops inside a batch): only reading tells where a log
-        that holds records ends. A log that holds none (its reported end is its start) has nothing."""
-        return self.end > self.low or self.resume != self.end or bool(self.ahead)
+        """Anything to read: new offsets, or archived objects to hand over and check. A resume point at
+        the end has nothing: the high watermark is exact (every offset below it is written, including an
+        open transaction's records, which the read stops before)."""
+        return self.resume < self.end or bool(self.ahead)
 
     @property
     def capped(self) -> bool:
@@ -173,6 +174,12 @@ def plan_window(
             name,
             len(archived),
         )
+    if resume > high:
+        raise LogReplaced(
+            f"{name}: the log ends at offset {high}, but the group's committed offset is {resume}. The topic "
+            f"was recreated or the broker's log was reset. Nothing was landed or committed. See the README, "
+            f"'When the topic was recreated or the broker's log reset'."
+        )
     lost = lost_ranges(resume, low, archived) if resume < low else []
     if lost:
         described = ", ".join(f"{first}..{last}" for first, last in lost)
@@ -206,6 +213,4 @@ def plan_window(
     if newest is not None and low <= newest.last_offset and resume - newest.last_offset <= CHECK_SPAN:
         window.checks[newest.last_offset] = fingerprint(newest)
         window.read_from = newest.last_offset
-    if resume > high:  # the reported end is below the resume point: read from it to find the real end
-        window.read_from = min(window.read_from, max(low, high - 1))
     return window
