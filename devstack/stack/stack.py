@@ -1,6 +1,6 @@
 """The local stack: real servers from PyPI wheels, on loopback, started and stopped together.
 
-PostgreSQL (postgres.py), a Kafka-protocol broker (kafka.py), S3 (s3.py), the Kafka Connect stand-in
+PostgreSQL (postgres.py), a Kafka-protocol broker (kafka.py), S3 (s3.py), a Kafka Connect worker
 (connect.py) and an SMTP sink (smtp.py); Airflow's processes (local_airflow.py) when asked for. Each runs
 detached with its log and pid under the stack directory (``.stack/`` by default) and is waited for until it
 answers (service.py). What Airflow needs to reach them is handed over as connections only.
@@ -26,7 +26,7 @@ from devstack.stack.config import (
     Ports,
     Secrets,
 )
-from devstack.stack.connect import ConnectStub
+from devstack.stack.connect import KafkaConnect
 from devstack.stack.kafka import Kafka
 from devstack.stack.postgres import Postgres
 from devstack.stack.process import Process, stop_processes
@@ -43,7 +43,7 @@ class Stack:
         self.postgres = Postgres(self.ports, self.secrets, stack_dir)
         self.kafka = Kafka(self.ports, stack_dir)
         self.s3 = S3(self.ports, self.secrets, stack_dir)
-        self.connect = ConnectStub(self.ports, stack_dir)
+        self.connect = KafkaConnect(self.ports, self.kafka.bootstrap, stack_dir)
         self.smtp = SmtpSink(self.ports, self.secrets, stack_dir)
         # Started by devstack.stack.local_airflow; here so that `down` stops them too.
         self.airflow = {name: Process(f"airflow-{name}", stack_dir) for name in AIRFLOW_COMPONENTS}
@@ -56,7 +56,7 @@ class Stack:
         self.kafka.start()
         self.s3.start()
         self.s3.ensure_bucket()
-        self.connect.start()
+        self.connect.start()  # after Kafka: its configuration, offsets and statuses are topics there
         self.smtp.start()
 
     def down(self) -> None:
