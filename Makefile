@@ -26,7 +26,21 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 
 manifest: $(MANIFEST)
 
-demo: $(MANIFEST)
+# The stack's Kafka is a Java server whose jars Maven resolves from Maven Central (devstack/stack/maven.py).
+JAVA := /usr/bin/java
+MVN := /usr/bin/mvn
+STACK_TOOLS := $(JAVA) $(MVN)
+$(JAVA):
+	@test "$$(id -u)" = 0 || { echo "the local stack's Kafka needs Java: run 'sudo apt-get install default-jre-headless'" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless
+# Order-only: a Java update must not make Maven look out of date.
+$(MVN): | $(JAVA)
+	@test "$$(id -u)" = 0 || { echo "the local stack's Kafka comes from Maven Central: run 'sudo apt-get install maven'" >&2; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven
+
+demo: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack demo
 
 # sqlfluff over include/sql and the dbt models; the staging models as dbt compiles them, offline.
@@ -50,10 +64,10 @@ $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
 
-test: lint $(MANIFEST) $(CHROMIUM) $(REDIS_SERVER)
+test: lint $(MANIFEST) $(CHROMIUM) $(REDIS_SERVER) $(STACK_TOOLS)
 	$(BIN)/python -m pytest
 
-stack-up: $(INSTALLED)
+stack-up: $(INSTALLED) $(STACK_TOOLS)
 	$(BIN)/python -m devstack up
 
 stack-down: $(INSTALLED)
@@ -61,18 +75,18 @@ stack-down: $(INSTALLED)
 
 # A real Airflow (API server/UI, scheduler, DAG processor, triggerer) on the local stack; with
 # CORD_AIRFLOW_EXECUTOR=celery, the CeleryExecutor with Redis and two Celery workers.
-airflow: $(MANIFEST) $(if $(filter celery,$(CORD_AIRFLOW_EXECUTOR)),$(REDIS_SERVER))
+airflow: $(MANIFEST) $(STACK_TOOLS) $(if $(filter celery,$(CORD_AIRFLOW_EXECUTOR)),$(REDIS_SERVER))
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack airflow
 
 # The dbt docs with the catalog of the local warehouse (build it first: make demo), on loopback until Ctrl-C.
-docs: $(MANIFEST)
+docs: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack docs
 
 # Throughput, memory and incremental cost on a stack of its own: make bench [EVENTS=1000000]
 EVENTS ?= 1000000
-bench: $(MANIFEST)
+bench: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack.bench --events $(EVENTS)
 
 # PASS/WARN/FAIL per bronze table, staging model and mart of the local stack's warehouse.

@@ -25,6 +25,7 @@ CONNECTOR = "sqlserver-product-v2"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 CELERY_WORKERS = ("worker-default", "worker-dbt")  # the CeleryExecutor mode's (celery_workers.py)
 KAFKA_GROUP = "product-cdc-sync"
+KAFKA_USER = "cord_drain"  # the SCRAM user of the cord_kafka connection (kafka.py)
 
 
 def airflow_command() -> list[str]:
@@ -41,7 +42,9 @@ class Ports:
     """Below Linux's ephemeral range (32768-60999), so no outgoing connection can be holding one."""
 
     postgres: int = 25432
-    kafka: int = 29092
+    kafka: int = 29092  # PLAINTEXT, for the stack's tools
+    kafka_sasl: int = 29093  # SASL_SSL, for the pipeline (the cord_kafka connection)
+    kafka_controller: int = 29094  # KRaft's controller
     s3: int = 28333  # SeaweedFS also takes s3 + 1 .. s3 + 10 for its internal servers
     connect: int = 28083
     smtp: int = 28025
@@ -87,6 +90,7 @@ class Secrets:
     smtp_password: str
     fernet_key: str
     redis_password: str
+    kafka_password: str
 
     @classmethod
     def load_or_create(cls, stack_dir: Path = STACK_DIR) -> Secrets:
@@ -103,6 +107,7 @@ class Secrets:
             # Every Airflow process must share it: the scheduler encrypts what the triggerer decrypts.
             "fernet_key": Fernet.generate_key().decode(),
             "redis_password": secrets.token_urlsafe(24),
+            "kafka_password": secrets.token_urlsafe(24),
         }
         known = json.loads(path.read_text()) if path.exists() else {}
         if known.keys() != fresh.keys():

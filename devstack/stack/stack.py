@@ -1,6 +1,7 @@
-"""The local stack: real servers from PyPI wheels, on loopback, started and stopped together.
+"""The local stack: real servers from PyPI wheels and Maven Central, on loopback, started and stopped
+together.
 
-PostgreSQL (postgres.py), a Kafka-protocol broker (kafka.py), S3 (s3.py), a Kafka Connect worker
+PostgreSQL (postgres.py), Apache Kafka (kafka.py), S3 (s3.py), a Kafka Connect worker
 (connect.py) and an SMTP sink (smtp.py); Airflow's processes (local_airflow.py) when asked for. Each runs
 detached with its log and pid under the stack directory (``.stack/`` by default) and is waited for until it
 answers (service.py). What Airflow needs to reach them is handed over as connections only.
@@ -41,7 +42,7 @@ class Stack:
         self.ports = Ports.from_env()
         self.secrets = Secrets.load_or_create(stack_dir)
         self.postgres = Postgres(self.ports, self.secrets, stack_dir)
-        self.kafka = Kafka(self.ports, stack_dir)
+        self.kafka = Kafka(self.ports, self.secrets, stack_dir)
         self.s3 = S3(self.ports, self.secrets, stack_dir)
         self.connect = KafkaConnect(self.ports, self.kafka.bootstrap, stack_dir)
         self.smtp = SmtpSink(self.ports, self.secrets, stack_dir)
@@ -88,7 +89,8 @@ class Stack:
             },
             "cord_kafka": {
                 "conn_type": "kafka",
-                "extra": {"bootstrap.servers": self.kafka.bootstrap, "group.id": KAFKA_GROUP},
+                # The SASL_SSL listener, as a deployment's broker asks: user, password and CA.
+                "extra": {**self.kafka.client_config(), "group.id": KAFKA_GROUP},
             },
             "cord_minio": {
                 "conn_type": "aws",

@@ -79,7 +79,7 @@ def test_one_run_connects_every_topic_to_both_marts(stack, corner, tmp_path):
 
     warehouse = stack.connections()["cord_warehouse"]
     postgres = f"postgres://{warehouse['host']}:{warehouse['port']}/{corner.database}"
-    kafka = kafka_namespace(stack.kafka.bootstrap)
+    kafka = kafka_namespace(stack.connections()["cord_kafka"]["extra"]["bootstrap.servers"])
     marts = {f"{postgres}.{mart}" for mart in MARTS}
     assert marts <= nodes
     for topic in corner.topics:

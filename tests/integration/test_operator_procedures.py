@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from devstack.dag_runner import run_dag
 from devstack.demo import ensure_airflow_db, load_dag
+from devstack.stack.process import wait_until
 from devstack.synth.debezium_encoding import Message
 from devstack.synth.feed import ensure_topic
 from devstack.verify import mart_mismatches
@@ -63,6 +64,8 @@ def recreate_topic(corner, topic: str) -> None:
     """What happened to the operator: the topic was deleted and created again (empty, same name)."""
     admin = AdminClient({"bootstrap.servers": corner.stack.kafka.bootstrap})
     admin.delete_topics([topic])[topic].result(timeout=15)
+    # The deletion is done once the broker's metadata no longer lists the topic.
+    wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, f"{topic} deleted", 30)
     ensure_topic(corner.stack.kafka.bootstrap, topic, PARTITIONS)
 
 
@@ -79,8 +82,7 @@ def test_recreated_topic_procedure(dag, corner, recreated):
     assert run_dag(dag).succeeded
 
     if recreated == "every topic":  # the broker's logs were reset: every topic starts anew, offsets gone
-        corner.stack.kafka.stop()
-        corner.stack.kafka.start()
+        corner.stack.kafka.reset()
         corner.produce([m for table in generator.tables for m in generator.resnapshot(table)])
         topics = corner.topics
     else:  # Debezium re-snapshots the table whose topic was recreated; the others go on

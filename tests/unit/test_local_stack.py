@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.stack.config import Ports, StackError
+from devstack.stack.config import Ports, Secrets, StackError
 from devstack.stack.kafka import Kafka
 from devstack.stack.process import Process, stop_processes, wait_until
 
@@ -22,7 +22,7 @@ def test_a_taken_port_stops_the_start_with_the_port_and_the_variable(tmp_path):
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(StackError) as raised:
-            Kafka(Ports(kafka=port), stack_dir=tmp_path).start()
+            Kafka(Ports(kafka=port), Secrets.load_or_create(tmp_path), tmp_path).start()
     assert f"[{port}]" in str(raised.value)
     assert "CORD_STACK_KAFKA_PORT" in str(raised.value)
 
