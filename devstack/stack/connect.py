@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from devstack.stack.service import ProcessService
 
 DEBEZIUM_CLASS = "io.debezium.connector.sqlserver.SqlServerConnector"
 IDLE_CLASS = "cord.devstack.IdleSourceConnector"
+IDLE_CONFIG = {"connector.class": IDLE_CLASS, "tasks.max": "1"}
 IDLE_SOURCE = Path(__file__).resolve().parent / "idle_source"
 GROUP = "cord-connect"
 TOPICS = {"config": "connect-configs", "offset": "connect-offsets", "status": "connect-status"}
@@ -121,23 +123,54 @@ class KafkaConnect(ProcessService):
 
     def ensure_demo_connector(self, timeout: float = 120) -> None:
         """Register the demo connector (idempotent) and wait until it and its task are RUNNING."""
-        path = f"/connectors/{quote(CONNECTOR, safe='')}"
-        answer = self.request("PUT", f"{path}/config", {"connector.class": IDLE_CLASS, "tasks.max": "1"})
+        answer = self.request("PUT", f"{rest_path(CONNECTOR)}/config", IDLE_CONFIG)
         if answer.status_code not in (200, 201):
             raise StackError(f"Kafka Connect refused the demo connector {CONNECTOR!r}: {answer.text}")
-        self.wait_for_state(CONNECTOR, "RUNNING", timeout)
+        self.wait_for_status(CONNECTOR, running, timeout)
 
-    def wait_for_state(self, connector: str, state: str, timeout: float) -> dict:
-        """Poll the connector's status until it and all its tasks (one at least) are in ``state``."""
-        path = f"/connectors/{quote(connector, safe='')}/status"
+    def wait_for_status(
+        self, connector: str, wanted: Callable[[int, object], bool], timeout: float
+    ) -> object:
+        """Poll the status until ``wanted(status_code, body)`` and return that body, until a deadline."""
         deadline = time.monotonic() + timeout
-        body: object = None
-        while time.monotonic() < deadline:
-            answer = self.request("GET", path)
-            body = answer.json() if answer.status_code == 200 else answer.text
-            if isinstance(body, dict):
-                tasks = body.get("tasks") or []
-                if body["connector"]["state"] == state and tasks and all(t["state"] == state for t in tasks):
-                    return body
-            time.sleep(0.5)
-        raise StackError(f"connector {connector!r} not {state} within {timeout:g} s; last status: {body}")
+        while True:
+            answer = self.request("GET", f"{rest_path(connector)}/status")
+            body = (
+                answer.json()
+                if answer.headers.get("Content-Type", "").startswith("application/json")
+                else answer.text
+            )
+            if wanted(answer.status_code, body):
+                return body
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"connector {connector!r}: no such status within {timeout:g} s; last: {body}"
+                )
+            time.sleep(0.1)  # a restart shows RESTARTING for about a second
+
+
+def rest_path(connector: str) -> str:
+    return f"/connectors/{quote(connector, safe='')}"
+
+
+def running(status_code: int, body: object) -> bool:
+    """The connector and its tasks, one at least, are RUNNING."""
+    if status_code != 200 or not isinstance(body, dict):
+        return False
+    tasks = body["tasks"]
+    return (
+        body["connector"]["state"] == "RUNNING"
+        and bool(tasks)
+        and all(t["state"] == "RUNNING" for t in tasks)
+    )
+
+
+def in_state(state: str) -> Callable[[int, object], bool]:
+    """The connector is in ``state`` and so is each of its tasks (a STOPPED connector has none)."""
+
+    def wanted(status_code: int, body: object) -> bool:
+        if status_code != 200 or not isinstance(body, dict):
+            return False
+        return body["connector"]["state"] == state and all(t["state"] == state for t in body["tasks"])
+
+    return wanted
