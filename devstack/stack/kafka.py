@@ -3,7 +3,8 @@
 Three listeners on loopback: PLAINTEXT for the stack's own tools (the generator, topic creation, the
 tests' producers), SASL_SSL with SCRAM-SHA-512 over TLS for the pipeline (the ``cord_kafka`` connection,
 as a deployment's broker asks), and the KRaft controller. The logs live under ``<stack>/kafka/data``, so
-a restart keeps every topic; only removing the stack directory (``devstack reset``) empties them.
+a restart keeps every topic; removing the stack directory (``devstack reset``) empties them, and so does
+``Kafka.reset()``, for the tests of a broker whose logs were lost.
 
 The CA and the broker's certificate are generated into ``<stack>/kafka/tls`` on the first start; the
 drain's SCRAM credential is set through the Admin API on every start, so its password (in
@@ -168,6 +169,10 @@ class Kafka(ProcessService):
             # misspelt topic never appears by itself.
             "auto.create.topics.enable": "false",
             "num.partitions": 3,
+            # The generated events carry the source's timestamps, months back: retention by time would
+            # delete them at its next check, and their spread would roll a segment every few records.
+            "log.retention.ms": -1,
+            "log.roll.ms": 100 * 365 * 24 * 3600 * 1000,
             "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB (synth/feed.py)
             "offsets.topic.replication.factor": 1,
             "transaction.state.log.replication.factor": 1,

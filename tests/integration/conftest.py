@@ -51,6 +51,7 @@ def leaked_secrets(stack: Stack, text: str) -> list[str]:
         "smtp_password": secrets.smtp_password,
         "fernet_key": secrets.fernet_key,
         "redis_password": secrets.redis_password,
+        "kafka_password": secrets.kafka_password,
     }
     return [name for name, value in values.items() if value and value in text]
 

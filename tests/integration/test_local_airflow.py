@@ -1,5 +1,6 @@
 """`make airflow` as a user meets it: it says where the UI is once every component is healthy, and Ctrl-C
-or `python -m devstack down` leaves no Airflow process and no listening port behind.
+or `python -m devstack down` leaves no Airflow process and no listening port behind (and keeps the
+stack's data: Kafka's logs).
 
 The stack here is a private one (its own directory and ports): `down` stops every service of a stack,
 and the session's stack must stay up for the other tests.
@@ -113,6 +114,7 @@ def test_ctrl_c_and_down_each_leave_no_airflow_process_and_no_port(private_stack
         assert still_running(processes) == []
         assert port_is_free(AIRFLOW_PORT)
         assert all(port_is_free(port) for port in SERVICE_PORTS)
+        assert (Path(env["CORD_STACK_DIR"]) / "kafka" / "data" / "meta.properties").exists()  # logs kept
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)

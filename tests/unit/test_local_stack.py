@@ -114,3 +114,18 @@ def test_env_prints_what_a_shell_dbt_build_reads_from_profiles_yml(capsys):
         printed[name] = value
     assert {name for name in printed if name.startswith("CORD_WAREHOUSE_")} == reads - PROFILE_SETTINGS
     assert {name: printed[name] for name in reads - PROFILE_SETTINGS} == Stack().dbt_env()
+
+
+def test_the_pipeline_reaches_kafka_over_sasl_ssl_as_the_drain_user(tmp_path, monkeypatch):
+    """The cord_kafka connection names the SASL_SSL listener, the stack's CA and the user's password, so
+    the drain meets the authentication a deployment's broker asks for; the secrets file is the user's only."""
+    from devstack.stack import Stack
+
+    monkeypatch.setenv("CORD_STACK_KAFKA_SASL_PORT", "29993")
+    stack = Stack(tmp_path)
+    extra = stack.connections()["cord_kafka"]["extra"]
+    assert extra["bootstrap.servers"] == "127.0.0.1:29993"
+    assert (extra["security.protocol"], extra["sasl.mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert (extra["sasl.username"], extra["sasl.password"]) == ("cord_drain", stack.secrets.kafka_password)
+    assert extra["ssl.ca.location"] == str(tmp_path / "kafka" / "tls" / "ca.pem")
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
