@@ -68,6 +68,13 @@ class Stack:
         for service in (self.redis, self.smtp, self.connect, self.s3, self.kafka, self.postgres):
             service.stop()
 
+    def reset_kafka(self) -> None:
+        """A wiped cluster: Kafka on empty logs, and Kafka Connect started again on them. A worker whose
+        configuration, offset and status topics vanish under it logs every failed fetch, for ever."""
+        self.connect.stop()
+        self.kafka.reset()
+        self.connect.start()  # new topics, and the demo connector registered again
+
     def reset(self) -> None:
         """Stop everything and delete the stack's data (a fresh stack starts on the next ``up``)."""
         self.down()
