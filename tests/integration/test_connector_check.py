@@ -36,6 +36,10 @@ def restarting(status_code: int, body: object) -> bool:
     return "RESTARTING" in {body["connector"]["state"], *(t["state"] for t in body["tasks"])}
 
 
+def task_failed(status_code: int, body: object) -> bool:
+    return status_code == 200 and isinstance(body, dict) and [t["state"] for t in body["tasks"]] == ["FAILED"]
+
+
 def until(condition, timeout: float = DEADLINE) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -110,33 +114,72 @@ def test_the_shipped_debezium_config_is_valid_but_for_the_missing_sql_server(sta
     assert result["error_count"] == 1
 
 
-def test_debezium_without_its_sql_server_holds_no_task_and_fails_the_check(stack, worker, monkeypatch):
-    """The REST API refuses to register a connector whose database it cannot reach, so the configuration
-    record goes into the worker's config topic the way the herder writes it: as for a connector registered
-    while SQL Server was up, once SQL Server has gone. Debezium's taskConfigs() then fails and the worker
-    retries it with backoff, reporting the connector RUNNING with no task (not FAILED)."""
+@pytest.fixture
+def debezium_connector(stack, worker, monkeypatch):
+    """Write Debezium's connector, pointed at no SQL Server, into the worker's config topic; the check is
+    pointed at it.
+
+    The REST API refuses to register a connector whose database it cannot reach, so the records go into
+    the config topic the way the herder writes them: as for a connector registered while SQL Server was
+    up, once SQL Server has gone. ``write(with_task=True)`` also writes task 0's configuration, as
+    Debezium's taskConfigs() gave it while it could reach the database.
+    """
     name = f"it-debezium-{uuid.uuid4().hex[:8]}"
     config = {**unreachable_sql_server(stack), "name": name}
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap})
-    producer.produce(TOPICS["config"], key=f"connector-{name}", value=json.dumps({"properties": config}))
-    assert producer.flush(30) == 0
     monkeypatch.setenv("PRODUCT_CDC_CONNECTOR_NAME", name)
-    try:
-        refused = f"The TCP/IP connection to the host 127.0.0.1, port {config['database.port']} has failed"
-        until(
-            lambda: (
-                f"Failed to reconfigure connector's tasks ({name})" in worker.log.read_text(errors="replace")
-            )
-        )
-        assert refused in worker.log.read_text(errors="replace")
-        body = worker.wait_for_status(name, in_state("RUNNING"), DEADLINE)
-        assert body["connector"]["version"].endswith(".Final")  # Debezium's, not the idle connector
-        assert body["tasks"] == []
-        with pytest.raises(ConnectorNotReady, match=rf"connector '{name}' is RUNNING .*\(no tasks\)"):
-            tasks.check_connector.function()
-    finally:
-        assert worker.request("DELETE", rest_path(name)).status_code == 204
+
+    def write(with_task: bool, **overrides: str) -> dict[str, str]:
+        written = {**config, **overrides}
+        records = [(f"connector-{name}", {"properties": written})]
+        if with_task:
+            task = {**written, "task.class": f"{DEBEZIUM_CLASS}Task", "task.id": "0"}
+            records += [(f"task-{name}-0", {"properties": task}), (f"commit-{name}", {"tasks": 1})]
+        producer = Producer({"bootstrap.servers": stack.kafka.bootstrap})
+        for key, value in records:
+            producer.produce(TOPICS["config"], key=key, value=json.dumps(value))
+        assert producer.flush(30) == 0
+        return written
+
+    yield name, write
+    assert worker.request("DELETE", rest_path(name)).status_code == 204
     worker.wait_for_status(name, unknown, DEADLINE)
+
+
+def test_debezium_without_its_sql_server_holds_no_task_and_fails_the_check(worker, debezium_connector):
+    """Debezium's taskConfigs() fails and the worker retries it with backoff: the connector is RUNNING with
+    no task (not FAILED)."""
+    name, write = debezium_connector
+    config = write(with_task=False)
+    refused = f"The TCP/IP connection to the host 127.0.0.1, port {config['database.port']} has failed"
+    until(
+        lambda: f"Failed to reconfigure connector's tasks ({name})" in worker.log.read_text(errors="replace")
+    )
+    assert refused in worker.log.read_text(errors="replace")
+    body = worker.wait_for_status(name, in_state("RUNNING"), DEADLINE)
+    assert body["connector"]["version"].endswith(".Final")  # Debezium's, not the idle connector
+    assert body["tasks"] == []
+    with pytest.raises(ConnectorNotReady, match=rf"connector '{name}' is RUNNING .*\(no tasks\)"):
+        tasks.check_connector.function()
+
+
+def test_a_debezium_task_that_gives_up_on_its_sql_server_fails_with_its_trace(worker, debezium_connector):
+    """With ``errors.max.retries`` 0 the task gives up at the first failure. (Left unset, as in the shipped
+    configuration, Debezium retries without end and its task stays RUNNING: the check cannot see it.)"""
+    name, write = debezium_connector
+    write(with_task=True, **{"errors.max.retries": "0"})
+    failed = worker.wait_for_status(name, task_failed, DEADLINE)
+    assert failed["connector"]["state"] == "RUNNING"
+    trace = failed["tasks"][0]["trace"]
+    assert trace.startswith(
+        "org.apache.kafka.connect.errors.ConnectException: An exception occurred in the change"
+    )
+    with pytest.raises(ConnectorNotReady) as raised:
+        tasks.check_connector.function()
+    message = str(raised.value)
+    assert f"connector '{name}' is RUNNING on 127.0.0.1:{worker.port} (task 0 FAILED)" in message
+    assert "ConnectException: An exception occurred in the change event producer" in message
+    assert "more lines in the task's trace" in message
+    assert f"POST /connectors/{name}/restart?includeTasks=true&onlyFailed=true" in message
 
 
 def test_a_paused_connector_fails_until_resumed(worker, idle_connector):
