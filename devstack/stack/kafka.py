@@ -93,7 +93,10 @@ class Kafka(ProcessService):
 
     def ready(self) -> None:
         """The drain's SCRAM credential (set again on every start: ``secrets.json`` holds the password),
-        then a wait until the SASL_SSL listener authenticates with it."""
+        then a wait until the SASL_SSL listener authenticates with it and the group coordinator serves
+        (on a fresh log it first creates ``__consumer_offsets``; until then a drain meets NOT_COORDINATOR
+        and retries)."""
+        from confluent_kafka import Consumer, TopicPartition
         from confluent_kafka.admin import (
             AdminClient,
             ScramCredentialInfo,
@@ -107,11 +110,17 @@ class Kafka(ProcessService):
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         admin.alter_user_scram_credentials([upsert])[KAFKA_USER].result(timeout=30)
 
-        def authenticates() -> bool:
-            AdminClient(self.client_config()).list_topics(timeout=2)
+        def serves_groups() -> bool:
+            # The drain's first call, from a consumer: the Admin API's offset fetch would wait for a
+            # coordinator without having its topic created.
+            consumer = Consumer({**self.client_config(), "group.id": "devstack-ready"})
+            try:
+                consumer.committed([TopicPartition("devstack-ready", 0)], timeout=5)
+            finally:
+                consumer.close()
             return True
 
-        wait_until(authenticates, f"{self.name}'s SASL_SSL listener", self.ready_seconds, self.log)
+        wait_until(serves_groups, f"{self.name}'s SASL_SSL listener", self.ready_seconds, self.log)
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -174,6 +183,9 @@ class Kafka(ProcessService):
             "log.retention.ms": -1,
             "log.roll.ms": 100 * 365 * 24 * 3600 * 1000,
             "message.max.bytes": 16_000_000,  # the connector may send messages over 1 MB (synth/feed.py)
+            # One partition each: every group has the same coordinator, which ready() waits for.
+            "offsets.topic.num.partitions": 1,
+            "transaction.state.log.num.partitions": 1,
             "offsets.topic.replication.factor": 1,
             "transaction.state.log.replication.factor": 1,
             "transaction.state.log.min.isr": 1,
@@ -184,7 +196,9 @@ class Kafka(ProcessService):
         return "".join(f"{key}={value}\n" for key, value in settings.items())
 
     def _format(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid(): else it reads as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         argv = [*self._java(), "kafka.tools.StorageTool", "format", "--cluster-id", cluster_id]
         argv += ["--config", str(self.root / "server.properties")]
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
