@@ -1,6 +1,7 @@
-"""A broker whose log was reset: the local Tansu broker keeps its logs in memory, so a restart brings
-new, empty logs and forgets the group's committed offsets, as a wiped cluster or a recreated topic
-does. The archive's objects of the old log must never be taken as covering the new log's offsets."""
+"""A broker whose log was reset (a wiped cluster, or a recreated topic): new, empty logs, and the group's
+committed offsets forgotten. Apache Kafka keeps its logs across a restart, so the stack resets them
+(``Stack.reset_kafka``, which also restarts Kafka Connect on the new logs). The archive's objects of the
+old log must never be taken as covering the new log's offsets."""
 
 from __future__ import annotations
 
@@ -19,8 +20,7 @@ def test_a_reset_log_stops_the_drain_and_the_documented_recovery_loads_the_new_l
     corner.produce(list(old.messages()))
     ingest()
 
-    corner.stack.kafka.stop()
-    corner.stack.kafka.start()
+    corner.stack.reset_kafka()
     new = corner.generator(products=12, events=new_events, seed=2)
     corner.produce(list(new.messages()))
 
