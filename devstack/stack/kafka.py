@@ -120,7 +120,7 @@ class Kafka(ProcessService):
                 consumer.close()
             return True
 
-        wait_until(serves_groups, f"{self.name}'s SASL_SSL listener", self.ready_seconds, self.log)
+        wait_until(serves_groups, f"{self.name}'s groups over SASL_SSL", self.ready_seconds, self.log)
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
