@@ -26,14 +26,15 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 
 manifest: $(MANIFEST)
 
-# The stack's Kafka is a Java server whose jars Maven resolves from Maven Central (devstack/stack/maven.py).
-JAVA := /usr/bin/java
+# The stack's Kafka and Kafka Connect are Java servers whose jars Maven resolves from Maven Central
+# (devstack/stack/maven.py); javac compiles Kafka Connect's demo connector (devstack/stack/idle_source).
+JAVA := /usr/bin/javac
 MVN := /usr/bin/mvn
 STACK_TOOLS := $(JAVA) $(MVN)
 $(JAVA):
-	@test "$$(id -u)" = 0 || { echo "the local stack's Kafka needs Java: run 'sudo apt-get install default-jre-headless'" >&2; exit 1; }
+	@test "$$(id -u)" = 0 || { echo "the local stack's Kafka needs a JDK: run 'sudo apt-get install default-jdk-headless'" >&2; exit 1; }
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jdk-headless
 # Order-only: a Java update must not make Maven look out of date.
 $(MVN): | $(JAVA)
 	@test "$$(id -u)" = 0 || { echo "the local stack's Kafka comes from Maven Central: run 'sudo apt-get install maven'" >&2; exit 1; }

@@ -13,9 +13,7 @@ from devstack.stack import Stack, StackError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description="The local stack on loopback.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "up", help="start PostgreSQL, Kafka, S3, the Kafka Connect stand-in and the SMTP sink"
-    )
+    commands.add_parser("up", help="start PostgreSQL, Kafka, S3, Kafka Connect and the SMTP sink")
     commands.add_parser("down", help="stop Airflow and every service (data stays for the next 'up')")
     commands.add_parser("reset", help="stop every service and delete all stack data")
     commands.add_parser(
@@ -39,9 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_argument(
         "--port", type=int, default=dbt_docs.DOCS_PORT, help="default: %(default)s (CORD_STACK_DOCS_PORT)"
     )
-    state = commands.add_parser("connector-state", help="set the state the Kafka Connect stand-in reports")
-    state.add_argument("state")
-    state.add_argument("--delay-seconds", type=float, default=0.0)
     feed = commands.add_parser("feed", help="produce generated Debezium change events into the stack's Kafka")
     feed.add_argument("--partitions", type=int, default=3)
     demo = commands.add_parser(
@@ -79,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
             serve(stack, args.scheduled_runs)
         elif args.command == "docs":
             dbt_docs.serve(stack, args.port)
-        elif args.command == "connector-state":
-            stack.connect.set_state(args.state, args.delay_seconds)
         elif args.command == "feed":
             from devstack.synth.feed import feed as produce_events
             from devstack.synth.generator import GeneratorOptions

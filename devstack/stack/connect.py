@@ -1,201 +1,181 @@
-"""An HTTP stand-in for the Kafka Connect REST API, answering like a real worker.
+"""Kafka Connect: a real worker in distributed mode, with Debezium's SQL Server connector on its plugin path.
 
-Kafka Connect itself cannot be installed here, so this serves the status bodies a real Kafka Connect
-4.3 worker with Debezium 3.6 returned (``kafka_connect_samples/``) for the one connector it knows,
-and changes state the way the real API does: ``PUT .../pause`` (202), ``PUT .../resume`` (202),
-``PUT .../stop`` (204), ``POST .../restart`` (202). Situations an operator cannot cause through the
-API (a failed task, a connector just created, a worker answering 500 or slowly) are set through
-``PUT /__stub/state`` with ``{"state": ..., "delay_seconds": ...}``; the state is kept in a file so
-that it survives a restart of the stub. ``ConnectStub`` runs it as a service of the stack
-(``python -m devstack.stack.connect``).
+Its configuration, offsets and statuses live in topics of the stack's broker, so connectors survive a
+restart of the worker like they do in the astro dev stack. SQL Server cannot run here, so the demo
+connector (``CONNECTOR``) is not Debezium's: it is ``IdleSourceConnector`` (``idle_source/``, compiled
+into the plugin path on start), whose one task runs and produces nothing, so that the DAG's connector
+check passes against the worker's own answers. The generator (devstack/synth) plays Debezium by writing
+its change events to Kafka directly.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import shutil
+import subprocess
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote
 
-from devstack.stack.config import CONNECTOR, HOST, REPO, STACK_DIR, Ports
+from devstack.stack.config import CONNECTOR, HOST, STACK_DIR, Ports, StackError
+from devstack.stack.maven import DEBEZIUM_SQLSERVER, KAFKA
 from devstack.stack.service import ProcessService
 
-SAMPLES = Path(__file__).resolve().parents[1] / "kafka_connect_samples"
-SAMPLE_CONNECTOR = "sqlserver-product-v2"
-STATES = {
-    "running": "200-running.json",
-    "task-failed": "200-task-failed.json",
-    "paused": "200-paused.json",
-    "stopped": "200-stopped.json",
-    "just-created": "200-just-created.json",
-    "unassigned": None,
-    "http-500": None,
-}
+DEBEZIUM_CLASS = "io.debezium.connector.sqlserver.SqlServerConnector"
+IDLE_CLASS = "cord.devstack.IdleSourceConnector"
+IDLE_CONFIG = {"connector.class": IDLE_CLASS, "tasks.max": "1"}
+IDLE_SOURCE = Path(__file__).resolve().parent / "idle_source"
+GROUP = "cord-connect"
+TOPICS = {"config": "connect-configs", "offset": "connect-offsets", "status": "connect-status"}
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.console.ref = console
+# the plugin scan reports every class it cannot load
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
+"""
 
 
-def status_body(state: str, connector: str) -> tuple[int, dict]:
-    """The status code and body a worker answers for ``connector`` in ``state``."""
-    if state == "http-500":
-        return 500, {"error_code": 500, "message": "Request timed out: the herder is busy rebalancing"}
-    if state == "unassigned":
-        code, body = status_body("running", connector)
-        body["connector"]["state"] = "UNASSIGNED"
-        for task in body["tasks"]:
-            task["state"] = "UNASSIGNED"
-        return code, body
-    body = json.loads((SAMPLES / STATES[state]).read_text())
-    body["name"] = connector
-    return 200, body
-
-
-class StubState:
-    def __init__(self, path: Path, connector: str) -> None:
-        self.path = path
-        self.connector = connector
-        if not path.exists():
-            self.write("running", 0.0)
-
-    def read(self) -> dict:
-        return json.loads(self.path.read_text())
-
-    def write(self, state: str, delay_seconds: float) -> None:
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; one of {sorted(STATES)}")
-        self.path.write_text(json.dumps({"state": state, "delay_seconds": delay_seconds}))
-
-
-def make_handler(stub: StubState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "KafkaConnectStub/1.0"
-
-        def _send(self, code: int, body: object | None = None) -> None:
-            data = b"" if body is None else json.dumps(body).encode()
-            self.send_response(code)
-            if body is not None:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _route(self) -> tuple[str | None, str | None]:
-            parts = [unquote(p) for p in urlparse(self.path).path.strip("/").split("/")]
-            if parts[0] != "connectors":
-                return None, None
-            name = parts[1] if len(parts) > 1 else None
-            action = parts[2] if len(parts) > 2 else None
-            return name, action
-
-        def _unknown(self, name: str) -> None:
-            self._send(404, {"error_code": 404, "message": f"No status found for connector {name}"})
-
-        def do_GET(self) -> None:
-            current = stub.read()
-            time.sleep(current["delay_seconds"])
-            if self.path.rstrip("/") == "/connectors":
-                self._send(200, [stub.connector])
-                return
-            name, action = self._route()
-            if name is None or action != "status":
-                self._send(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
-            elif name != stub.connector:
-                self._unknown(name)
-            else:
-                self._send(*status_body(current["state"], name))
-
-        def do_PUT(self) -> None:
-            if urlparse(self.path).path == "/__stub/state":
-                length = int(self.headers.get("Content-Length", 0))
-                try:
-                    wanted = json.loads(self.rfile.read(length) or b"{}")
-                    stub.write(wanted["state"], float(wanted.get("delay_seconds", 0)))
-                except (ValueError, KeyError) as exc:
-                    self._send(400, {"error_code": 400, "message": str(exc)})
-                    return
-                self._send(200, stub.read())
-                return
-            name, action = self._route()
-            if name != stub.connector:
-                self._unknown(name or "")
-                return
-            transitions = {"pause": ("paused", 202), "resume": ("running", 202), "stop": ("stopped", 204)}
-            if action not in transitions:
-                self._send(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
-                return
-            state, code = transitions[action]
-            stub.write(state, stub.read()["delay_seconds"])
-            self._send(code)
-
-        def do_POST(self) -> None:
-            name, action = self._route()
-            if name != stub.connector:
-                self._unknown(name or "")
-            elif action == "restart":
-                stub.write("running", stub.read()["delay_seconds"])
-                self._send(int(HTTPStatus.ACCEPTED))
-            else:
-                self._send(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
-
-    return Handler
-
-
-class ConnectStub(ProcessService):
-    name = "the Kafka Connect stand-in"
+class KafkaConnect(ProcessService):
+    name = "Kafka Connect"
     port_variable = "CORD_STACK_CONNECT_PORT"
-    ready_seconds = 15
-    cwd = REPO
+    ready_seconds = 240  # a JVM that scans its plugin path and joins its group, on a busy machine
 
-    def __init__(self, ports: Ports, stack_dir: Path = STACK_DIR) -> None:
-        super().__init__("kafka-connect-stub", stack_dir)
+    def __init__(self, ports: Ports, bootstrap: str, stack_dir: Path = STACK_DIR) -> None:
+        super().__init__("kafka-connect", stack_dir)
         self.port = ports.connect
-        self.state_file = stack_dir / "connect" / "state.json"
+        self.bootstrap = bootstrap
+        self.folder = stack_dir / "connect"
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def answers(self) -> bool:
+        """The REST listener opens before the worker has joined its group; until then it answers 5xx."""
+        import requests
+
+        plugins = requests.get(f"{self.url}/connector-plugins", timeout=5)
+        known = {plugin["class"] for plugin in plugins.json()} if plugins.status_code == 200 else set()
+        return {DEBEZIUM_CLASS, IDLE_CLASS} <= known and self.request("GET", "/connectors").status_code == 200
+
     def prepare(self) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        plugins = self.folder / "plugins"
+        if plugins.exists():
+            shutil.rmtree(plugins)  # rebuilt each start: the Maven cache or the idle connector may have moved
+        debezium = plugins / "debezium-connector-sqlserver"
+        debezium.mkdir(parents=True)
+        for jar in DEBEZIUM_SQLSERVER.jars():
+            (debezium / jar.name).symlink_to(jar)
+        self._compile_idle_source(plugins / "cord-idle-source")
+        (self.folder / "log4j2.properties").write_text(LOG4J2)
+        worker = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": GROUP,
+            "listeners": f"http://{HOST}:{self.port}",
+            "rest.advertised.host.name": HOST,
+            "rest.advertised.port": str(self.port),
+            "plugin.path": str(plugins),
+            # Plugins declare themselves (META-INF/services) instead of being found by a scan of every
+            # class: a faster start, and less memory.
+            "plugin.discovery": "service_load",
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "offset.flush.interval.ms": "10000",
+        }
+        for kind, topic in TOPICS.items():
+            worker[f"{kind}.storage.topic"] = topic
+            worker[f"{kind}.storage.replication.factor"] = "1"
+        worker["offset.storage.partitions"] = worker["status.storage.partitions"] = "1"
+        (self.folder / "worker.properties").write_text("".join(f"{k}={v}\n" for k, v in worker.items()))
+
+    def _compile_idle_source(self, target: Path) -> None:
+        javac = shutil.which("javac")
+        if javac is None:
+            raise StackError("Kafka Connect's demo connector is compiled on start: install a JDK (javac)")
+        sources = [str(path) for path in sorted(IDLE_SOURCE.rglob("*.java"))]
+        argv = [javac, "-nowarn", "-cp", KAFKA.classpath(), "-d", str(target), *sources]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise StackError(f"could not compile {IDLE_SOURCE}:\n{done.stderr}")
+        shutil.copytree(IDLE_SOURCE / "META-INF", target / "META-INF")  # found by service_load
 
     def argv(self) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "devstack.stack.connect",
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--state-file",
-            str(self.state_file),
-            "--connector",
-            CONNECTOR,
+            "java",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",  # one small worker: G1's threads and regions cost more than they give
+            f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}",
+            "-cp",
+            KAFKA.classpath(),
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.folder / "worker.properties"),
         ]
 
-    def set_state(self, state: str, delay_seconds: float = 0.0) -> None:
+    def ready(self) -> None:
+        self.ensure_demo_connector()
+
+    def request(self, method: str, path: str, body: object | None = None):
         import requests
 
-        response = requests.put(
-            f"{self.url}/__stub/state", json={"state": state, "delay_seconds": delay_seconds}, timeout=5
-        )
-        response.raise_for_status()
+        return requests.request(method, f"{self.url}{path}", json=body, timeout=30)
+
+    def ensure_demo_connector(self, timeout: float = 120) -> None:
+        """Register the demo connector (idempotent) and wait until it and its task are RUNNING."""
+        answer = self.request("PUT", f"{rest_path(CONNECTOR)}/config", IDLE_CONFIG)
+        if answer.status_code not in (200, 201):
+            raise StackError(f"Kafka Connect refused the demo connector {CONNECTOR!r}: {answer.text}")
+        self.wait_for_status(CONNECTOR, running, timeout)
+
+    def wait_for_status(
+        self, connector: str, wanted: Callable[[int, object], bool], timeout: float
+    ) -> object:
+        """Poll the status until ``wanted(status_code, body)`` and return that body, until a deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.request("GET", f"{rest_path(connector)}/status")
+            body = (
+                answer.json()
+                if answer.headers.get("Content-Type", "").startswith("application/json")
+                else answer.text
+            )
+            if wanted(answer.status_code, body):
+                return body
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"connector {connector!r}: no such status within {timeout:g} s; last: {body}"
+                )
+            time.sleep(0.1)  # a restart shows RESTARTING for about a second
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--state-file", type=Path, required=True)
-    parser.add_argument("--connector", default=SAMPLE_CONNECTOR)
-    args = parser.parse_args()
-    stub = StubState(args.state_file, args.connector)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(stub))
-    server.daemon_threads = True
-    server.serve_forever()
+def rest_path(connector: str) -> str:
+    return f"/connectors/{quote(connector, safe='')}"
 
 
-if __name__ == "__main__":
-    main()
+def running(status_code: int, body: object) -> bool:
+    """The connector and its tasks, one at least, are RUNNING."""
+    if status_code != 200 or not isinstance(body, dict):
+        return False
+    tasks = body["tasks"]
+    return (
+        body["connector"]["state"] == "RUNNING"
+        and bool(tasks)
+        and all(t["state"] == "RUNNING" for t in tasks)
+    )
+
+
+def in_state(state: str) -> Callable[[int, object], bool]:
+    """The connector is in ``state`` and so is each of its tasks (a STOPPED connector has none)."""
+
+    def wanted(status_code: int, body: object) -> bool:
+        if status_code != 200 or not isinstance(body, dict):
+            return False
+        return body["connector"]["state"] == state and all(t["state"] == state for t in body["tasks"])
+
+    return wanted

@@ -1,7 +1,7 @@
 """The local stack: real servers from PyPI wheels and Maven Central, on loopback, started and stopped
 together.
 
-PostgreSQL (postgres.py), Apache Kafka (kafka.py), S3 (s3.py), the Kafka Connect stand-in
+PostgreSQL (postgres.py), Apache Kafka (kafka.py), S3 (s3.py), a Kafka Connect worker
 (connect.py) and an SMTP sink (smtp.py); Airflow's processes (local_airflow.py) when asked for. Each runs
 detached with its log and pid under the stack directory (``.stack/`` by default) and is waited for until it
 answers (service.py). What Airflow needs to reach them is handed over as connections only.
@@ -27,7 +27,7 @@ from devstack.stack.config import (
     Ports,
     Secrets,
 )
-from devstack.stack.connect import ConnectStub
+from devstack.stack.connect import KafkaConnect
 from devstack.stack.kafka import Kafka
 from devstack.stack.postgres import Postgres
 from devstack.stack.process import Process, stop_processes
@@ -44,7 +44,7 @@ class Stack:
         self.postgres = Postgres(self.ports, self.secrets, stack_dir)
         self.kafka = Kafka(self.ports, self.secrets, stack_dir)
         self.s3 = S3(self.ports, self.secrets, stack_dir)
-        self.connect = ConnectStub(self.ports, stack_dir)
+        self.connect = KafkaConnect(self.ports, self.kafka.bootstrap, stack_dir)
         self.smtp = SmtpSink(self.ports, self.secrets, stack_dir)
         # Started by devstack.stack.local_airflow; here so that `down` stops them too.
         self.airflow = {name: Process(f"airflow-{name}", stack_dir) for name in AIRFLOW_COMPONENTS}
@@ -57,7 +57,7 @@ class Stack:
         self.kafka.start()
         self.s3.start()
         self.s3.ensure_bucket()
-        self.connect.start()
+        self.connect.start()  # after Kafka: its configuration, offsets and statuses are topics there
         self.smtp.start()
 
     def down(self) -> None:
@@ -67,6 +67,13 @@ class Stack:
             print(f"stopped {', '.join(stopped)}")
         for service in (self.redis, self.smtp, self.connect, self.s3, self.kafka, self.postgres):
             service.stop()
+
+    def reset_kafka(self) -> None:
+        """A wiped cluster: Kafka on empty logs, and Kafka Connect started again on them. A worker whose
+        configuration, offset and status topics vanish under it logs every failed fetch, for ever."""
+        self.connect.stop()
+        self.kafka.reset()
+        self.connect.start()  # new topics, and the demo connector registered again
 
     def reset(self) -> None:
         """Stop everything and delete the stack's data (a fresh stack starts on the next ``up``)."""

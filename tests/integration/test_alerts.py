@@ -20,6 +20,8 @@ import uuid
 
 import pytest
 
+from devstack.stack.config import CONNECTOR
+from devstack.stack.connect import in_state, rest_path, running
 from tests.integration.conftest import leaked_secrets, real_airflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
@@ -149,16 +151,22 @@ def test_a_run_failing_two_dbt_tests_sends_one_email_naming_both(stack, corner):
 
 
 def test_a_failed_connector_check_sends_one_email_with_its_error(stack):
-    with real_airflow(stack, ENV) as airflow:
-        stack.connect.set_state("task-failed", delay_seconds=4)
+    # A real worker answers at once, so the run can end before a 3 s deadline: this one has passed before
+    # any task can start, and the deadline's email comes whatever the machine's speed.
+    with real_airflow(stack, {**ENV, "PRODUCT_CDC_DEADLINE_MINUTES": "0.001"}) as airflow:
+        # The demo connector, paused through the worker's REST API, as an operator would.
+        assert stack.connect.request("PUT", f"{rest_path(CONNECTOR)}/pause").status_code == 202
         try:
+            stack.connect.wait_for_status(CONNECTOR, in_state("PAUSED"), 90)
             run_id, failure = run_and_read_mails(stack, airflow, timeout=180)
         finally:
-            stack.connect.set_state("running")
+            stack.connect.request("PUT", f"{rest_path(CONNECTOR)}/resume")
+            stack.connect.wait_for_status(CONNECTOR, running, 90)
 
     assert failure["Subject"] == f"[Airflow] {DAG_ID}: run {run_id} failed (1 task failed)"
     ((task_id, (line, url)),) = items(failure).items()
     assert task_id == "check_connector"
-    assert "task 0 FAILED" in line
+    assert "is PAUSED on" in line
+    assert "(task 0 PAUSED)" in line
     assert url.endswith(f"/dags/{DAG_ID}/runs/{run_id}/tasks/check_connector")
     assert_no_secret_in_logs(stack)

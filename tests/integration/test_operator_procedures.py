@@ -82,7 +82,7 @@ def test_recreated_topic_procedure(dag, corner, recreated):
     assert run_dag(dag).succeeded
 
     if recreated == "every topic":  # the broker's logs were reset: every topic starts anew, offsets gone
-        corner.stack.kafka.reset()
+        corner.stack.reset_kafka()
         corner.produce([m for table in generator.tables for m in generator.resnapshot(table)])
         topics = corner.topics
     else:  # Debezium re-snapshots the table whose topic was recreated; the others go on

@@ -1,5 +1,8 @@
 """The connector check's timeout bounds the whole answer, over real HTTP, through Airflow's HttpHook.
 
+A real Kafka Connect worker (tests/integration/test_connector_check.py) cannot be made slow, busy or
+broken on demand, so this tiny in-test worker plays those answers.
+
 requests' timeout bounds each socket read, not the answer: a worker (or a proxy) that trickles its body
 would keep the check, and the task, waiting for as long as it keeps trickling. And a body cut off half
 way must fail the check with a message naming the connection, whether the connection's extra asks
@@ -29,6 +32,10 @@ RUNNING = json.dumps(
         "type": "source",
     }
 ).encode()
+# What a worker answers when its herder does not reply in time (e.g. while it rebalances).
+BUSY = json.dumps(
+    {"error_code": 500, "message": "Request timed out. The worker is currently rebalancing"}
+).encode()
 TRICKLE_BYTES, TRICKLE_EVERY = 8, 1.6  # 24 pieces of the body: 38 s
 
 
@@ -42,6 +49,15 @@ class _Worker(BaseHTTPRequestHandler):
 
     def do_GET(self):
         behaviour = self.server.behaviour
+        if behaviour == "silent":  # no status line before the timeout
+            self.server.stopped.wait(TRICKLE_EVERY * 5)
+        if behaviour == "busy":
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(BUSY)))
+            self.end_headers()
+            self.wfile.write(BUSY)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         if behaviour == "trickle":
@@ -113,3 +129,21 @@ def test_a_body_cut_off_half_way_fails_naming_the_connection(worker, hook):
     assert f"connection {CONN_ID!r}, http://127.0.0.1:{worker.server_address[1]}" in message
     assert repr(NAME) in message
     assert "The answer broke off" in message
+
+
+def test_a_worker_silent_until_the_timeout_fails_within_it(worker, hook):
+    worker.behaviour = "silent"
+    started = time.monotonic()
+    with pytest.raises(ConnectorNotReady, match=r"did not answer .* within 1 s"):
+        check_connector(hook, CONN_ID, NAME, timeout=1)
+    assert time.monotonic() - started < 1 + 6
+
+
+def test_a_busy_worker_names_the_status_and_its_message(worker, hook):
+    worker.behaviour = "busy"
+    with pytest.raises(ConnectorNotReady) as raised:
+        check_connector(hook, CONN_ID, NAME, timeout=10)
+    message = str(raised.value)
+    assert "answered HTTP 500 (Internal Server Error)" in message
+    assert "The worker is currently rebalancing" in message
+    assert "check the Kafka Connect worker log" in message

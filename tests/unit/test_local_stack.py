@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from devstack.stack.config import Ports, Secrets, StackError
+from devstack.stack.connect import KafkaConnect
 from devstack.stack.kafka import Kafka
+from devstack.stack.maven import DEBEZIUM_VERSION
 from devstack.stack.process import Process, stop_processes, wait_until
 
 
@@ -129,3 +131,24 @@ def test_the_pipeline_reaches_kafka_over_sasl_ssl_as_the_drain_user(tmp_path, mo
     assert (extra["sasl.username"], extra["sasl.password"]) == ("cord_drain", stack.secrets.kafka_password)
     assert extra["ssl.ca.location"] == str(tmp_path / "kafka" / "tls" / "ca.pem")
     assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
+
+
+def test_kafka_connect_listens_on_loopback_and_keeps_its_topics_on_the_stacks_broker(tmp_path):
+    """The worker's files, as prepared before its start: no server is started here."""
+    worker = KafkaConnect(Ports(connect=28999), "127.0.0.1:29999", tmp_path)
+    worker.prepare()
+    properties = dict(
+        line.split("=", 1) for line in (tmp_path / "connect" / "worker.properties").read_text().splitlines()
+    )
+    assert properties["listeners"] == "http://127.0.0.1:28999"
+    assert properties["rest.advertised.host.name"] == "127.0.0.1"
+    assert properties["bootstrap.servers"] == "127.0.0.1:29999"
+    for kind in ("config", "offset", "status"):
+        assert properties[f"{kind}.storage.replication.factor"] == "1"
+    plugins = Path(properties["plugin.path"])
+    assert plugins.is_relative_to(tmp_path)
+    debezium = {jar.name for jar in (plugins / "debezium-connector-sqlserver").iterdir()}
+    assert f"debezium-connector-sqlserver-{DEBEZIUM_VERSION}.jar" in debezium
+    assert not any(name.startswith(("kafka-clients", "connect-api")) for name in debezium)  # the worker's own
+    assert (plugins / "cord-idle-source" / "cord" / "devstack" / "IdleSourceConnector.class").is_file()
+    assert "-Xmx512m" in worker.argv()
