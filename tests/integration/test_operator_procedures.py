@@ -5,9 +5,8 @@ Where a step names a command this machine does not have (`aws s3 mv`, `kafka-con
 test does what that command does, through the same APIs (S3 copy and delete; a commit of the group's
 offsets to the start of the log), and says so beside the step.
 
-The lost-offsets procedure (a run with `accept_lost_offsets`) is not here: the local broker cannot
-delete records before the log's end (DeleteRecords), so retention cannot be reproduced on it; its
-steps run on a fake consumer in tests/unit/test_permanent_errors.py.
+Retention deleting records before they were drained is reproduced with Kafka's DeleteRecords, which
+is what retention does to the log's start.
 """
 
 from __future__ import annotations
@@ -69,6 +68,22 @@ def recreate_topic(corner, topic: str) -> None:
     ensure_topic(corner.stack.kafka.bootstrap, topic, PARTITIONS)
 
 
+def delete_to_the_end(corner, topic: str) -> None:
+    """What retention did: every record of the topic deleted before it was drained (DeleteRecords up to
+    each partition's end, as `kafka-delete-records.sh` or `retention.ms` would)."""
+    consumer = Consumer({"bootstrap.servers": corner.stack.kafka.bootstrap, "group.id": "procedure-reader"})
+    try:
+        ends = [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+            for p in range(PARTITIONS)
+        ]
+    finally:
+        consumer.close()
+    admin = AdminClient({"bootstrap.servers": corner.stack.kafka.bootstrap})
+    for deleted in admin.delete_records(ends).values():
+        deleted.result(timeout=15)
+
+
 def live_product_ids(corner) -> set[int]:
     return {
         r["product_id"] for r in corner.query("select product_id from staging.stg_product where not deleted")
@@ -127,3 +142,31 @@ def test_quarantine_limit_procedure(dag, corner, monkeypatch):
     assert rerun.succeeded, rerun.failed_tasks()
     assert mart_mismatches(corner.query, generator) == []
     assert sum(corner.scalar(f"select count(*) from bronze.{t.bronze_table}") for t in load_contract()) > 0
+
+
+def test_lost_offsets_procedure(dag, corner):
+    """Docs tab: "offsets A..B were deleted from Kafka (retention) before they were drained": re-snapshot
+    the table, then its topic's steps of the recreated-topic procedure. (A run with `accept_lost_offsets`
+    alone would keep the rows deleted in the lost range as live: a snapshot emits only live rows.)"""
+    generator = corner.generator(products=20, events=1500)
+    batches = generator.batches()
+    corner.produce_until(batches, 700)
+    assert run_dag(dag).succeeded
+
+    corner.produce([message for batch in batches for message in batch])
+    delete_to_the_end(corner, corner.topic)  # Product's changes since the last run: gone undrained
+
+    stopped = run_dag(dag)  # what the operator sees: the drain stops at once, nothing landed
+    assert stopped.task_states["drain_kafka"] == "failed"
+    assert stopped.task_tries["drain_kafka"] == 1
+    assert stopped.task_states["commit_offsets"] == "upstream_failed"
+
+    corner.produce(generator.resnapshot("Product"))  # re-snapshot the table
+    move_out_of_raw(corner, corner.topic)  # step 1
+    reset_offsets_to_earliest(corner, corner.topic)  # step 2
+    refreshed = run_dag(dag, {"full_refresh": True})  # step 3
+    assert refreshed.succeeded, refreshed.failed_tasks()
+
+    assert mart_mismatches(corner.query, generator) == []
+    source_live = {key[0] for key in generator.state["Product"].live_keys()}
+    assert live_product_ids(corner) == source_live
