@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from devstack.stack.config import CONNECTOR, HOST, STACK_DIR, Ports, StackError
-from devstack.stack.maven import DEBEZIUM_SQLSERVER, KAFKA
+from devstack.stack.maven import DEBEZIUM_SQLSERVER, KAFKA, log4j2_properties
 from devstack.stack.service import ProcessService
 
 DEBEZIUM_CLASS = "io.debezium.connector.sqlserver.SqlServerConnector"
@@ -28,18 +28,8 @@ IDLE_SOURCE = Path(__file__).resolve().parent / "idle_source"
 GROUP = "cord-connect"
 TOPICS = {"config": "connect-configs", "offset": "connect-offsets", "status": "connect-status"}
 
-LOG4J2 = """\
-status = warn
-appender.console.type = Console
-appender.console.name = console
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.console.ref = console
 # the plugin scan reports every class it cannot load
-logger.reflections.name = org.reflections
-logger.reflections.level = ERROR
-"""
+LOG4J2 = log4j2_properties({"reflections": ("org.reflections", "ERROR")})
 
 
 class KafkaConnect(ProcessService):

@@ -22,26 +22,15 @@ import uuid
 from pathlib import Path
 
 from devstack.stack.config import HOST, KAFKA_USER, STACK_DIR, Ports, Secrets, StackError
-from devstack.stack.maven import KAFKA
+from devstack.stack.maven import KAFKA, log4j2_properties
 from devstack.stack.process import answers_tcp, wait_until
 from devstack.stack.service import ProcessService
 
 HEAP = ("-Xms256m", "-Xmx768m")
 MECHANISM = "SCRAM-SHA-512"
-LOG4J = """\
-status = warn
-appender.out.type = Console
-appender.out.name = out
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = out
-# Every request and every partition's state change at INFO would drown the start and the errors.
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.state.name = state.change.logger
-logger.state.level = WARN
-"""
+LOG4J = log4j2_properties(
+    {"request": ("kafka.request.logger", "WARN"), "state": ("state.change.logger", "WARN")}
+)
 
 
 class Kafka(ProcessService):

@@ -85,6 +85,23 @@ class Artifacts:
                 # another stack resolved the same set meanwhile: theirs is complete
 
 
+def log4j2_properties(quiet: dict[str, tuple[str, str]]) -> str:
+    """A Java server's log4j2 configuration: INFO to the console (the process log), except the loggers
+    in ``quiet`` (``{key: (logger name, level)}``), whose INFO would drown the start and the errors."""
+    lines = [
+        "status = warn",
+        "appender.console.type = Console",
+        "appender.console.name = console",
+        "appender.console.layout.type = PatternLayout",
+        "appender.console.layout.pattern = [%d] %p %m (%c)%n",
+        "rootLogger.level = INFO",
+        "rootLogger.appenderRef.console.ref = console",
+    ]
+    for key, (name, level) in quiet.items():
+        lines += [f"logger.{key}.name = {name}", f"logger.{key}.level = {level}"]
+    return "\n".join(lines) + "\n"
+
+
 KAFKA = Artifacts(
     "kafka",
     (
