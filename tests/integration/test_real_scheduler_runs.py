@@ -68,10 +68,17 @@ def log_server_ports(stack_dir: Path) -> set[int]:
     return {port for command, _, _, port in listening_sockets(stack_dir) if command == "airflow serve-logs"}
 
 
+def on_loopback(host: str) -> bool:
+    """Java's servers bind IPv6 sockets to ``::ffff:127.0.0.1``, IPv4's loopback mapped into IPv6, which
+    Python 3.11's ``is_loopback`` does not count (3.13 does)."""
+    address = ipaddress.ip_address(host)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
 def assert_every_port_on_loopback(stack) -> None:
     # The scheduler's log server (the LocalExecutor's) and the triggerer's: both up before checking.
     wait_until(lambda: len(log_server_ports(stack.dir)) == 2, "Airflow's two log servers", timeout=120)
-    exposed = [s for s in listening_sockets(stack.dir) if not ipaddress.ip_address(s[2]).is_loopback]
+    exposed = [s for s in listening_sockets(stack.dir) if not on_loopback(s[2])]
     assert exposed == []
     assert log_server_ports(stack.dir) == {stack.ports.worker_log, stack.ports.trigger_log}
     # The API server fetches a running task's log from http://<the task's host name>:<port>: that name
