@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from include.cdc.ingest.kafka import Refusals
+from include.cdc.ingest.kafka import DrainConsumer, Refusals
 
 
 @dataclass
@@ -130,6 +130,8 @@ class FakeConsumer:
         self._eof_sent: dict[tuple[str, int], int] = {}
         self._error_sent: set[tuple[str, int]] = set()
         self.consume_calls = 0
+
+    raise_refusal = DrainConsumer.raise_refusal  # served by this consumer's poll, as librdkafka's
 
     def log(self, partition: int, topic: str | None = None) -> PartitionLog:
         return self.logs[topic or self.topic, partition]

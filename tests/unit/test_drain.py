@@ -233,7 +233,7 @@ def test_a_refused_password_or_certificate_names_the_connection_and_what_to_chec
     try:
         consumer.refusals(KafkaError(code, f"refused, and librdkafka quoted {PASSWORD}"))
         with pytest.raises(KafkaRefused) as refused:
-            consumer.refusals.check(consumer)
+            consumer.raise_refusal()
     finally:
         consumer.close()
     message = str(refused.value)

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from include.cdc.faults import crash_point
 from include.cdc.ingest.errors import DrainError, KafkaRefused, LogReplaced, LostOffsets
-from include.cdc.ingest.windows import Window
+from include.cdc.ingest.windows import LOST_DO, Window
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +67,6 @@ class Refusals:
         if self.refusal is None:
             self.refusal = KafkaRefused(f"Kafka (connection {self.conn_id!r}) {refused}: {detail}. {check}.")
 
-    def check(self, consumer: Consumer) -> None:
-        """Raise the refusal, if any, after serving the callbacks a failed call left queued (a record
-        that poll returns is dropped: the caller is failing anyway, and nothing was committed)."""
-        if self.refusal is None:
-            consumer.poll(0)
-        if self.refusal is not None:
-            raise self.refusal
-
 
 class DrainConsumer(Consumer):
     """A consumer that keeps the brokers' refusals of its connection (``Refusals``)."""
@@ -83,6 +75,14 @@ class DrainConsumer(Consumer):
         secrets = [str(v) for k, v in config.items() if any(word in k for word in SECRET_SETTINGS)]
         self.refusals = Refusals(conn_id, secrets)
         super().__init__({**config, "error_cb": self.refusals})
+
+    def raise_refusal(self) -> None:
+        """Raise the refusal, if any, after serving the callbacks a failed call left queued (a record
+        that poll returns is dropped: the caller is failing anyway, and nothing was committed)."""
+        if self.refusals.refusal is None:
+            self.poll(0)
+        if self.refusals.refusal is not None:
+            raise self.refusals.refusal
 
 
 def until_settled(call, timeout: float):
@@ -113,7 +113,7 @@ class Broker:
         try:
             metadata = self.consumer.list_topics(topic, timeout=self.timeout)
         except KafkaException as exc:
-            self.consumer.refusals.check(self.consumer)
+            self.consumer.raise_refusal()
             raise DrainError(
                 f"Cannot reach Kafka (connection {self.conn_id!r}) to read the metadata of {topic!r} within "
                 f"{self.timeout:g} s: {exc.args[0]}. Check that the brokers are up and that the "
@@ -134,7 +134,7 @@ class Broker:
                 lambda: self.consumer.committed(wanted, timeout=self.timeout), self.timeout
             )
         except KafkaException as exc:
-            self.consumer.refusals.check(self.consumer)
+            self.consumer.raise_refusal()
             raise DrainError(
                 f"Cannot read the committed offsets of {topic!r} from Kafka (connection {self.conn_id!r}): "
                 f"{exc.args[0]}. Check the connection's group.id and the group coordinator."
@@ -148,7 +148,7 @@ class Broker:
                 TopicPartition(topic, partition), timeout=self.timeout, cached=False
             )
         except KafkaException as exc:
-            self.consumer.refusals.check(self.consumer)
+            self.consumer.raise_refusal()
             raise DrainError(
                 f"Cannot read the end offsets of {topic!r} partition {partition} from Kafka "
                 f"(connection {self.conn_id!r}): {exc.args[0]}."
@@ -164,8 +164,7 @@ class Broker:
                 f"{window.name}: Kafka (connection {self.conn_id!r}) cannot serve offset {window.read_from}: "
                 f"the log now holds offsets {low}..{high - 1}. "
                 + (
-                    "Records were deleted by retention before they were drained: re-snapshot the table, "
-                    "then rerun with the 'accept_lost_offsets' param."
+                    f"Records were deleted by retention before they were drained. {LOST_DO}"
                     if kind is LostOffsets
                     else "The topic was recreated or the broker's log was reset. See the README, 'When the "
                     "topic was recreated or the broker's log reset'."
@@ -175,7 +174,7 @@ class Broker:
 
     def stalled(self, windows: Collection[Window]) -> DrainError:
         """Nothing was delivered for ``timeout`` seconds while ``windows`` had not reached their end."""
-        self.consumer.refusals.check(self.consumer)
+        self.consumer.raise_refusal()
         waiting = {w.name: (w.land_from, w.end) for w in windows}
         return DrainError(
             f"Kafka (connection {self.conn_id!r}) delivered nothing for {self.timeout:g} s while partitions "
@@ -196,7 +195,7 @@ def commit_offsets(
     try:
         answer = until_settled(lambda: consumer.commit(offsets=offsets, asynchronous=False), timeout)
     except KafkaException as exc:
-        consumer.refusals.check(consumer)
+        consumer.raise_refusal()
         raise DrainError(
             f"Cannot commit offsets of {topic!r} to Kafka (connection {conn_id!r}): {exc.args[0]}. The "
             f"objects are written; the next run finds them and commits past them."

@@ -137,18 +137,30 @@ class Window:
         """The consumer reached the end of the log at ``offset``; everything archived below it is passed."""
         if offset < self.resume or any(o.last_offset >= offset for o in self.ahead):
             archived_end = max([self.resume, *(o.last_offset + 1 for o in self.ahead)])
-            raise LogReplaced(
-                f"{self.name}: the log ends at offset {offset}, but the committed offset or the archive "
-                f"already reaches offset {archived_end}. The topic was recreated or the broker's log was "
-                f"reset. Nothing was landed or committed. See the README, 'When the topic was recreated "
-                f"or the broker's log reset'."
-            )
+            reached = f"the committed offset or the archive already reaches offset {archived_end}"
+            raise log_ends_early(self.name, offset, reached)
         while self.ahead:
             self.pass_archived()
         for offset_checked in self.checks:
             log.info("%s: offset %d was not delivered (compacted): not checked", self.name, offset_checked)
         self.checks.clear()
         self.log_end = offset
+
+
+LOST_DO = (
+    "Re-snapshot the table with Debezium (an incremental snapshot signal), then take the README's steps "
+    "'When the topic was recreated or the broker's log reset' for this topic; or, to accept the loss, rerun "
+    "with the 'accept_lost_offsets' param (rows deleted in the lost range then stay live)."
+)
+
+
+def log_ends_early(name: str, log_end: int, reached: str) -> LogReplaced:
+    """The log ends below what the group or the archive already reached: it is another log."""
+    return LogReplaced(
+        f"{name}: the log ends at offset {log_end}, but {reached}. The topic was recreated or the broker's "
+        f"log was reset. Nothing was landed or committed. See the README, 'When the topic was recreated or "
+        f"the broker's log reset'."
+    )
 
 
 def plan_window(
@@ -175,20 +187,14 @@ def plan_window(
             len(archived),
         )
     if resume > high:
-        raise LogReplaced(
-            f"{name}: the log ends at offset {high}, but the group's committed offset is {resume}. The topic "
-            f"was recreated or the broker's log was reset. Nothing was landed or committed. See the README, "
-            f"'When the topic was recreated or the broker's log reset'."
-        )
+        raise log_ends_early(name, high, f"the group's committed offset is {resume}")
     lost = lost_ranges(resume, low, archived) if resume < low else []
     if lost:
         described = ", ".join(f"{first}..{last}" for first, last in lost)
         if not accept_lost:
             raise LostOffsets(
                 f"{name}: offsets {described} were deleted from Kafka (retention) before they were drained, "
-                f"so the warehouse is missing those changes; the log now starts at offset {low}. Re-snapshot "
-                f"the table with Debezium (an incremental snapshot signal) and rerun with the "
-                f"'accept_lost_offsets' param to move on from offset {low}."
+                f"so the warehouse is missing those changes; the log now starts at offset {low}. {LOST_DO}"
             )
         log.warning(
             "%s: ACCEPTED AS LOST at the source: offsets %s (the log starts at %d)", name, described, low
