@@ -10,6 +10,8 @@ import logging
 import boto3
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from include.cdc.archive.landing import ObjectKey, decode_record, read_lines
@@ -250,6 +252,40 @@ def test_brokers_that_are_down_are_no_refusal(caplog):
     assert refusals.refusal is None  # librdkafka retries: a stalled drain says so after its timeout
     assert "cord_kafka" in caplog.text
     assert PASSWORD not in caplog.text
+
+
+SECRET = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=12, max_size=40)
+
+
+@given(
+    secret=SECRET,
+    before=st.text(max_size=60),
+    after=st.text(max_size=60),
+    code=st.sampled_from(
+        [
+            KafkaError.SASL_AUTHENTICATION_FAILED,
+            KafkaError._AUTHENTICATION,
+            KafkaError._SSL,
+            KafkaError._TRANSPORT,
+        ]
+    ),
+)
+def test_whatever_librdkafka_reports_never_raises_and_never_carries_a_secret(secret, before, after, code):
+    """The error callback reads librdkafka's text, which may quote the connection's settings: it keeps a
+    refusal or logs, never raises, and no secret reaches the refusal's message or the log."""
+    logged = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logger = logging.getLogger("include.cdc.ingest.kafka")
+    logger.addHandler(handler)
+    try:
+        refusals = Refusals("cord_kafka", [secret])
+        refusals(KafkaError(code, before + secret + after))
+    finally:
+        logger.removeHandler(handler)
+    told = [str(refusals.refusal)] if refusals.refusal is not None else logged
+    assert told, "a refusal is kept or the error is logged"
+    assert all(secret not in text for text in told)
 
 
 class RefusingConsumer(FakeConsumer):
