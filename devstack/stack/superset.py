@@ -82,8 +82,10 @@ SUPERSET_LOAD_EXAMPLES = False
 class Superset(ProcessService):
     name = "Superset"
     port_variable = "CORD_STACK_SUPERSET_PORT"
-    ready_seconds = 240  # two gunicorn workers importing Superset on a busy 2-core machine
-    workers = 2
+    ready_seconds = 240  # importing Superset takes a minute on a busy 2-core machine
+    # One gunicorn worker with threads: a second worker doubled the start's CPU time on 2 cores for
+    # a dashboard with one user.
+    workers = 1
 
     def __init__(
         self, ports: Ports, secrets_: Secrets, postgres: Postgres, stack_dir: Path = STACK_DIR
@@ -185,6 +187,7 @@ class Superset(ProcessService):
             "--timeout", "120",
             "--limit-request-line", "0",
             "--limit-request-field_size", "0",
+            "--no-control-socket",  # else a socket in ~/.gunicorn, shared by every stack
             "superset.app:create_app()",
         ]  # fmt: skip
 
