@@ -188,6 +188,7 @@ class Superset(ProcessService):
             "--limit-request-line", "0",
             "--limit-request-field_size", "0",
             "--no-control-socket",  # else a socket in ~/.gunicorn, shared by every stack
+            "--graceful-timeout", "5",  # a browser's keep-alive connection held a stop for 10 s
             "superset.app:create_app()",
         ]  # fmt: skip
 
