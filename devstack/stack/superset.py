@@ -74,8 +74,7 @@ CACHE_CONFIG = {{
     "CACHE_KEY_PREFIX": "cord_meta_",
 }}
 RATELIMIT_STORAGE_URI = "memory://"
-# No example data, no telemetry.
-SUPERSET_LOAD_EXAMPLES = False
+# No example data: nothing runs `superset load-examples`; the dashboard is include/superset's.
 '''
 
 
