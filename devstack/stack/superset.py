@@ -110,7 +110,15 @@ class Superset(ProcessService):
             return False
 
     def env(self) -> dict[str, str]:
+        # Started from a shell or a test that holds the stack's connections, Superset would inherit
+        # every credential of the stack: those variables are emptied for it.
+        inherited = {
+            name: ""
+            for name in os.environ
+            if name.startswith(("AIRFLOW_CONN_", "AIRFLOW__")) or name == "CORD_WAREHOUSE_PASSWORD"
+        }
         return {
+            **inherited,
             "SUPERSET_CONFIG_PATH": str(self.config_file),
             "SUPERSET_HOME": str(self.home),
             "PYTHONPATH": "",  # the repo's modules are Airflow's, not Superset's

@@ -144,6 +144,8 @@ def test_no_credential_on_a_command_line_in_the_log_or_a_readable_file(stack, su
     leader = psutil.Process(superset.process.pid())
     for process in (leader, *leader.children(recursive=True)):
         assert leaked_secrets(stack, " ".join(process.cmdline())) == [], process.pid
+        # The stack's connections in the environment of the test session stay out of Superset's.
+        assert leaked_secrets(stack, "\n".join(process.environ().values())) == [], process.pid
     assert leaked_secrets(stack, superset.log.read_text(errors="replace")) == []
     assert superset.config_file.stat().st_mode & 0o077 == 0
     assert (stack.dir / "secrets.json").stat().st_mode & 0o077 == 0

@@ -95,3 +95,8 @@ def test_every_stack_has_a_superset_port_of_its_own_below_the_ephemeral_range():
         taken = [int(v) for k, v in stack_env(name).items() if k.endswith("_PORT")]
         assert len(set(taken)) == len(taken), name
     assert max(ports) < 32768
+
+
+def test_the_age_of_the_newest_change_is_never_shown_from_a_days_cache():
+    (freshness,) = [d for d in load("datasets").values() if "now()" in (d["sql"] or "")]
+    assert 0 < freshness["cache_timeout"] <= 60 < CACHE_SECONDS
