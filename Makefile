@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make demo   local stack + generated events + one DAG run end to end + each layer's row counts
+#   make demo   local stack + generated events + one DAG run end to end + each layer's row counts,
+#               then Superset with the marts' dashboard (left running: make stack-down stops it)
 #   make test   ruff, sqlfluff + the whole test suite (unit, DAG integrity, integration on the local stack)
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ MANIFEST := include/dbt/target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml \
 	include/dbt/selectors.yml
 
-.PHONY: install manifest demo test lint stack-up stack-down airflow docs health bench clean
+.PHONY: install manifest demo test lint stack-up stack-down airflow docs superset health bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +85,11 @@ airflow: $(MANIFEST) $(STACK_TOOLS) $(if $(filter celery,$(CORD_AIRFLOW_EXECUTOR
 docs: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack up
 	$(BIN)/python -m devstack docs
+
+# Superset with the marts' dashboard (include/superset) on the local stack, on loopback until
+# `make stack-down`; its venv of its own (devstack/superset/requirements.txt) is built on first use.
+superset: $(INSTALLED) $(STACK_TOOLS)
+	$(BIN)/python -m devstack superset
 
 # Throughput, memory and incremental cost on a stack of its own: make bench [EVENTS=1000000]
 EVENTS ?= 1000000

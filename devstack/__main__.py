@@ -13,7 +13,13 @@ from devstack.stack import Stack, StackError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description="The local stack on loopback.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="start PostgreSQL, Kafka, S3, Kafka Connect and the SMTP sink")
+    up = commands.add_parser("up", help="start PostgreSQL, Kafka, S3, Kafka Connect and the SMTP sink")
+    up.add_argument("--superset", action="store_true", help="and Superset with the marts' dashboard")
+    commands.add_parser(
+        "superset",
+        help="start the stack and Superset (admin's password: secrets.json) with the marts' dashboard "
+        "imported from include/superset; it keeps running until `down`",
+    )
     commands.add_parser("down", help="stop Airflow and every service (data stays for the next 'up')")
     commands.add_parser("reset", help="stop every service and delete all stack data")
     commands.add_parser(
@@ -56,8 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack()
     try:
         if args.command == "up":
-            stack.up()
+            stack.up(superset=args.superset)
             print(f"stack up in {stack.dir}; `python -m devstack env` prints the Airflow and dbt environment")
+        elif args.command == "superset":
+            stack.up(superset=True)
+            print(
+                f"Superset is up at {stack.superset.url} (user admin, password: superset_admin_password in "
+                f"{stack.dir / 'secrets.json'}); `python -m devstack down` stops it"
+            )
         elif args.command == "down":
             stack.down()
         elif args.command == "reset":

@@ -1,4 +1,5 @@
-"""The demo: a fresh local stack, generated events, one run of the DAG, and each layer's row counts."""
+"""The demo: a fresh local stack, generated events, one run of the DAG, each layer's row counts, and
+Superset left running with the marts' dashboard."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from devstack.verify import mart_mismatches, staging_mismatches
 from include.cdc.sqlfiles import SQL_DIR
 
 DAG_ID = "product_cdc_sync"
+DASHBOARD_SLUG = "cord-product-catalog"  # include/superset/dashboards
 
 
 def prepare_airflow(stack: Stack) -> None:
@@ -164,5 +166,11 @@ def run_demo(stack: Stack, products: int, events: int, seed: int, compare_refres
         "every staging model equals the source's final state row for row; both marts hold its active "
         "products, each once, with the values they copy (what they derive: the dbt unit tests, make test)"
     )
+    print("starting Superset with the marts' dashboard (include/superset) ...")
+    stack.superset.start()
     print(f"demo wall time {time.monotonic() - started:.1f} s")
+    print(
+        f"\nSuperset: {stack.superset.url}/superset/dashboard/{DASHBOARD_SLUG}/ (user admin, password: "
+        f"superset_admin_password in {stack.dir / 'secrets.json'}); `python -m devstack down` stops it"
+    )
     return 0

@@ -15,20 +15,21 @@ _PORTS = (
     *("postgres", "kafka", "s3", "connect", "smtp", "airflow", "docs", "redis"),
     *("worker_log", "trigger_log", "celery_logs"),  # Airflow's log servers (celery_logs: two ports)
     *("kafka_sasl", "kafka_controller"),
+    "superset",
 )
 STACKS = {
     "tests": (
         ".stack-tests",
-        (26432, 29192, 28433, 28183, 28125, 28180, 28188, 26479, 28893, 28894, 28895, 29193, 29194),
+        (26432, 29192, 28433, 28183, 28125, 28180, 28188, 26479, 28893, 28894, 28895, 29193, 29194, 28189),
     ),
     "bench": (
         ".stack-bench",
-        (26532, 29292, 28533, 28283, 28225, 28280, 28288, 26579, 28993, 28994, 28995, 29293, 29294),
+        (26532, 29292, 28533, 28283, 28225, 28280, 28288, 26579, 28993, 28994, 28995, 29293, 29294, 28289),
     ),
     # A stack that tests/integration/test_local_airflow.py starts and stops whole (`devstack down`).
     "lifecycle": (
         ".stack-tests/lifecycle",
-        (26442, 29202, 28463, 28193, 28135, 28190, 28198, 26489, 28903, 28904, 28905, 29203, 29204),
+        (26442, 29202, 28463, 28193, 28135, 28190, 28198, 26489, 28903, 28904, 28905, 29203, 29204, 28199),
     ),
 }
 

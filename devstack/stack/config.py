@@ -20,6 +20,9 @@ HOST = "127.0.0.1"
 PG_SYSTEM_USER = "embedded_postgres"
 WAREHOUSE_DB, WAREHOUSE_ROLE = "cord", "cord_etl"
 AIRFLOW_DB, AIRFLOW_ROLE = "airflow", "airflow"
+SUPERSET_DB, SUPERSET_ROLE = "superset", "superset"  # Superset's metadata database (superset.py)
+BI_READER_ROLE = "bi_reader"  # read-only on the marts (include/sql/setup/bi_reader_role.sql)
+SUPERSET_ADMIN = "admin"
 BUCKET = "cord-raw"
 CONNECTOR = "sqlserver-product-v2"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -54,6 +57,7 @@ class Ports:
     worker_log: int = 28793
     trigger_log: int = 28794
     celery_logs: int = 28795
+    superset: int = 28090  # Superset's web server (superset.py), started only when asked for
 
     @classmethod
     def from_env(cls) -> Ports:
@@ -91,6 +95,10 @@ class Secrets:
     fernet_key: str
     redis_password: str
     kafka_password: str
+    superset_db_password: str
+    superset_secret_key: str
+    superset_admin_password: str
+    bi_reader_password: str
 
     @classmethod
     def load_or_create(cls, stack_dir: Path = STACK_DIR) -> Secrets:
@@ -108,6 +116,11 @@ class Secrets:
             "fernet_key": Fernet.generate_key().decode(),
             "redis_password": secrets.token_urlsafe(24),
             "kafka_password": secrets.token_urlsafe(24),
+            "superset_db_password": secrets.token_urlsafe(18),
+            # Signs Superset's sessions and encrypts the database passwords it stores.
+            "superset_secret_key": secrets.token_urlsafe(42),
+            "superset_admin_password": secrets.token_urlsafe(18),
+            "bi_reader_password": secrets.token_urlsafe(18),
         }
         known = json.loads(path.read_text()) if path.exists() else {}
         if known.keys() != fresh.keys():

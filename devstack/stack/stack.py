@@ -2,9 +2,10 @@
 together.
 
 PostgreSQL (postgres.py), Apache Kafka (kafka.py), S3 (s3.py), a Kafka Connect worker
-(connect.py) and an SMTP sink (smtp.py); Airflow's processes (local_airflow.py) when asked for. Each runs
-detached with its log and pid under the stack directory (``.stack/`` by default) and is waited for until it
-answers (service.py). What Airflow needs to reach them is handed over as connections only.
+(connect.py) and an SMTP sink (smtp.py); Airflow's processes (local_airflow.py) and Superset (superset.py)
+when asked for. Each runs detached with its log and pid under the stack directory (``.stack/`` by default)
+and is waited for until it answers (service.py). What Airflow needs to reach them is handed over as
+connections only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from devstack.stack.config import (
     KAFKA_GROUP,
     REPO,
     STACK_DIR,
+    SUPERSET_ADMIN,
     WAREHOUSE_DB,
     WAREHOUSE_ROLE,
     Ports,
@@ -34,6 +36,7 @@ from devstack.stack.process import Process, stop_processes
 from devstack.stack.redis import Redis
 from devstack.stack.s3 import S3
 from devstack.stack.smtp import SmtpSink
+from devstack.stack.superset import Superset
 
 
 class Stack:
@@ -51,21 +54,33 @@ class Stack:
         # The CeleryExecutor mode's broker and workers (celery_workers.py), likewise.
         self.redis = Redis(self.ports, self.secrets, stack_dir)
         self.celery_workers = {name: Process(f"airflow-celery-{name}", stack_dir) for name in CELERY_WORKERS}
+        # Started only when asked for (`python -m devstack superset`, the demo): it adds a minute to a start.
+        self.superset = Superset(self.ports, self.secrets, self.postgres, stack_dir)
 
-    def up(self) -> None:
+    def up(self, superset: bool = False) -> None:
         self.postgres.start()
         self.kafka.start()
         self.s3.start()
         self.s3.ensure_bucket()
         self.connect.start()  # after Kafka: its configuration, offsets and statuses are topics there
         self.smtp.start()
+        if superset:
+            self.superset.start()
 
     def down(self) -> None:
         # Before PostgreSQL, their metadata database, and Redis, the Celery workers' broker.
         stopped = stop_processes([*self.airflow.values(), *self.celery_workers.values()])
         if stopped:
             print(f"stopped {', '.join(stopped)}")
-        for service in (self.redis, self.smtp, self.connect, self.s3, self.kafka, self.postgres):
+        for service in (
+            self.superset,
+            self.redis,
+            self.smtp,
+            self.connect,
+            self.s3,
+            self.kafka,
+            self.postgres,
+        ):
             service.stop()
 
     def reset_kafka(self) -> None:
@@ -123,6 +138,14 @@ class Stack:
                     "from_email": "airflow@cord.local",
                     "timeout": 10,
                 },
+            },
+            "cord_superset": {
+                "conn_type": "http",
+                "host": HOST,
+                "port": self.ports.superset,
+                "schema": "http",
+                "login": SUPERSET_ADMIN,
+                "password": s.superset_admin_password,
             },
         }
 

@@ -52,6 +52,10 @@ def leaked_secrets(stack: Stack, text: str) -> list[str]:
         "fernet_key": secrets.fernet_key,
         "redis_password": secrets.redis_password,
         "kafka_password": secrets.kafka_password,
+        "superset_db_password": secrets.superset_db_password,
+        "superset_secret_key": secrets.superset_secret_key,
+        "superset_admin_password": secrets.superset_admin_password,
+        "bi_reader_password": secrets.bi_reader_password,
     }
     return [name for name, value in values.items() if value and value in text]
 

@@ -1,0 +1,1 @@
+"""Superset's pins (requirements.txt) and the dashboard bundle builder (bundle.py)."""
