@@ -71,10 +71,10 @@ def refresh_superset() -> dict:
         log.info("no connection %r: Superset is not configured, so there is nothing to refresh", conn_id)
         raise AirflowSkipException(f"Superset is not configured (no connection {conn_id!r})") from None
     client = SupersetClient(superset_target(connection, settings))
+    client.login()  # refused credentials fail before anything else is asked
     warehouse = WarehouseTarget.from_airflow(BaseHook.get_connection(settings.warehouse_conn_id))
     with warehouse.connect(application_name="bi_refresh") as conn:
         columns = refresh.mart_columns(conn, marts.MARTS)
-    client.login()
     report = refresh.refresh(client, marts.MARTS, columns)
     log.info(
         "Superset (%s): %d datasets on the marts, metadata refreshed for %s, %d charts warmed up",
