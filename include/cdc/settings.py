@@ -69,6 +69,9 @@ class Settings:
     http_timeout_seconds: float = 10.0
     # A chart's warm-up runs its query in the warehouse, through Superset.
     superset_warm_up_timeout_seconds: float = 120.0
+    # The Superset database (its name in Superset) whose datasets read the warehouse; empty: the datasets
+    # on the marts' tables in every Superset database.
+    superset_database: str = ""
 
     # Checks and alerts.
     # By default the dbt bronze sources' freshness error_after: one definition for dbt and the SQL check.

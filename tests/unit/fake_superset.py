@@ -33,8 +33,9 @@ class State:
     calls: list[tuple[str, str, dict]] = field(default_factory=list)  # method, path, JSON body
     stopped: threading.Event = field(default_factory=threading.Event)
 
-    def add_dataset(self, id_, schema, table, columns, charts=(), kind="physical"):
+    def add_dataset(self, id_, schema, table, columns, charts=(), kind="physical", database="warehouse"):
         self.datasets[id_] = {
+            "database": database,
             "schema": schema,
             "table_name": table,
             "kind": kind,
@@ -97,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             size = int(re.search(r"page_size:(\d+)", query).group(1))
             rows = [
                 {"id": i, "schema": d["schema"], "table_name": d["table_name"], "kind": d["kind"]}
-                | {"database": {"database_name": "warehouse"}}
+                | {"database": {"database_name": d["database"]}}
                 for i, d in sorted(state.datasets.items())
                 if d["schema"] == schema
             ]

@@ -154,7 +154,9 @@ def test_the_compose_override_and_the_airflow_settings_hold_services_and_the_dag
     assert services()
     settings = Settings()
     conn_ids = {getattr(settings, name) for name in vars(settings) if name.endswith("_conn_id")}
-    assert set(connections()) == conn_ids
+    # bi_refresh skips without a Superset connection: the Astro project may leave it out.
+    optional = {settings.superset_conn_id}
+    assert conn_ids - optional <= set(connections()) <= conn_ids
 
 
 def test_every_service_joins_astros_network_under_a_name_astro_does_not_use():

@@ -179,3 +179,14 @@ def test_the_report_goes_to_xcom_as_json(superset):
     url, _ = superset
     report = refresh.refresh(logged_in(url), MARTS, WAREHOUSE)
     assert json.loads(json.dumps(report.to_xcom()))["charts_warmed"] == [10, 11, 12]
+
+
+def test_only_the_named_superset_database_s_datasets_are_refreshed():
+    with fake_superset() as (url, state):
+        state.add_dataset(1, "marts", "dim_product", PRODUCT_COLUMNS, [(10, "Ours")], database="warehouse")
+        state.add_dataset(2, "marts", "dim_product", PRODUCT_COLUMNS, [(20, "A copy's")], database="copy")
+        report = refresh.refresh(logged_in(url), MARTS, WAREHOUSE, database="warehouse")
+    assert report.charts_warmed == [10]
+    assert [body for m, path, body in state.calls if path == "/api/v1/cachekey/invalidate"] == [
+        {"datasource_uids": ["1__table"]}
+    ]

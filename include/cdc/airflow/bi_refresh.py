@@ -75,7 +75,7 @@ def refresh_superset() -> dict:
     warehouse = WarehouseTarget.from_airflow(BaseHook.get_connection(settings.warehouse_conn_id))
     with warehouse.connect(application_name="bi_refresh") as conn:
         columns = refresh.mart_columns(conn, marts.MARTS)
-    report = refresh.refresh(client, marts.MARTS, columns)
+    report = refresh.refresh(client, marts.MARTS, columns, settings.superset_database)
     log.info(
         "Superset (%s): %d datasets on the marts, metadata refreshed for %s, %d charts warmed up",
         client.target.where,

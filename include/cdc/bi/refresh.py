@@ -54,16 +54,21 @@ def columns_changed(dataset_columns: Sequence[str], warehouse_columns: Sequence[
 
 
 def refresh(
-    client: SupersetClient, marts: Sequence[str], warehouse: Mapping[str, Sequence[str]]
+    client: SupersetClient,
+    marts: Sequence[str],
+    warehouse: Mapping[str, Sequence[str]],
+    database: str = "",
 ) -> RefreshReport:
-    """Refresh what Superset shows of ``marts`` (``schema.table``), given the warehouse's columns."""
+    """Refresh what Superset shows of ``marts`` (``schema.table``), given the warehouse's columns; only
+    the datasets of the Superset database named ``database`` when one is given."""
     report = RefreshReport()
     datasets: list[Dataset] = []
     for schema in sorted({m.split(".", 1)[0] for m in marts}):
         tables = tuple(m.split(".", 1)[1] for m in marts if m.split(".", 1)[0] == schema)
-        datasets += client.datasets(schema, tables)
+        datasets += [d for d in client.datasets(schema, tables) if not database or d.database == database]
     if not datasets:
-        log.info("no Superset dataset reads %s: nothing to refresh", ", ".join(marts))
+        where = f" in Superset database {database!r}" if database else ""
+        log.info("no Superset dataset reads %s%s: nothing to refresh", ", ".join(marts), where)
         return report
     for dataset in datasets:
         label = f"{dataset.mart} (dataset {dataset.id}, database {dataset.database!r})"
