@@ -147,7 +147,8 @@ def marts(corner):
     corner.execute(
         "create schema marts;"
         "create table marts.dim_product (product_id int primary key, supplier_name text, is_for_sale bool);"
-        "insert into marts.dim_product select g, 'S' || mod(g, 3), mod(g, 2) = 0 from generate_series(1, 10) g;"
+        "insert into marts.dim_product"
+        " select g, 'S' || mod(g, 3), mod(g, 2) = 0 from generate_series(1, 10) g;"
         "create table marts.dim_product_search (product_id int primary key, search_text text);"
         "insert into marts.dim_product_search select g, 'p' || g from generate_series(1, 10) g;"
     )
