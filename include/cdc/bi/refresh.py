@@ -5,6 +5,9 @@ the dataset's (a refresh rewrites Superset's column list, and is needless on mos
 results of every dataset on a mart are invalidated together, and each chart on them is warmed up (its
 query run now, forced, and cached), so the first person who opens a dashboard does not wait. A chart
 whose warm-up fails is named; the others are warmed all the same.
+
+The forced warm-up is what renews a chart's saved query: Superset's invalidation drops only the cache
+keys it recorded, and it records them only with STORE_CACHE_KEYS_IN_METADATA_DB (off by default).
 """
 
 from __future__ import annotations
