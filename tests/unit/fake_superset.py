@@ -32,6 +32,15 @@ class State:
     hang: set[str] = field(default_factory=set)  # paths that never answer (until the server stops)
     calls: list[tuple[str, str, dict]] = field(default_factory=list)  # method, path, JSON body
     stopped: threading.Event = field(default_factory=threading.Event)
+    logins: int = 0  # tokens issued; only the latest is valid (``expire_token`` makes it stale)
+    expired: bool = False
+
+    def expire_token(self) -> None:
+        self.expired = True
+
+    @property
+    def token(self) -> str:
+        return f"{TOKEN}-{self.logins}"
 
     def add_dataset(self, id_, schema, table, columns, charts=(), kind="physical", database="warehouse"):
         self.datasets[id_] = {
@@ -79,10 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(status, {"message": f"fake failure {status}"})
         if path == "/api/v1/security/login":
             if body.get("username") == LOGIN and body.get("password") == PASSWORD:
-                return self._answer(200, {"access_token": TOKEN})
+                state.logins, state.expired = state.logins + 1, False
+                return self._answer(200, {"access_token": state.token})
             return self._answer(401, {"message": "Not authorized"})
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._answer(401, {"msg": "Missing Authorization Header"})
+        if state.expired or self.headers.get("Authorization") != f"Bearer {state.token}":
+            return self._answer(401, {"msg": "Token has expired"})
         if path == "/api/v1/security/csrf_token/":
             return self._answer(200, {"result": CSRF}, {"Set-Cookie": "session=s1; Path=/"})
         if method in ("POST", "PUT") and (

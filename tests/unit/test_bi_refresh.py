@@ -190,3 +190,22 @@ def test_only_the_named_superset_database_s_datasets_are_refreshed():
     assert [body for m, path, body in state.calls if path == "/api/v1/cachekey/invalidate"] == [
         {"datasource_uids": ["1__table"]}
     ]
+
+
+def test_an_expired_token_logs_in_again_once(superset):
+    """Tokens last 15 minutes by default; a run that warms many slow charts outlives one."""
+    url, state = superset
+    c = logged_in(url)
+    state.expire_token()
+    report = refresh.refresh(c, MARTS, WAREHOUSE)
+    assert report.charts_warmed == [10, 11, 12]
+    assert state.paths("POST").count("/api/v1/security/login") == 2
+
+
+def test_a_401_after_logging_in_again_is_a_refusal(superset):
+    url, state = superset
+    c = logged_in(url)
+    state.fail["/api/v1/dataset/"] = 401
+    with pytest.raises(SupersetAuthError, match="HTTP 401"):
+        refresh.refresh(c, MARTS, WAREHOUSE)
+    assert state.paths("POST").count("/api/v1/security/login") == 2

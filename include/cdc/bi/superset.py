@@ -29,6 +29,10 @@ class SupersetError(RuntimeError):
 class SupersetAuthError(SupersetError, ConfigurationError):
     """Superset refused the connection's login or its rights: fix the connection or the user's roles."""
 
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 @dataclass(frozen=True)
 class SupersetTarget:
@@ -109,7 +113,8 @@ class SupersetClient:
             raise SupersetAuthError(
                 f"Superset refused {method} {path} (HTTP {response.status_code}: {_message(response)}), "
                 f"{self.target.where}: fix the connection's login and password, or give the user the "
-                f"rights to read datasets and charts and to refresh and warm up caches."
+                f"rights to read datasets and charts and to refresh and warm up caches.",
+                response.status_code,
             )
         if response.status_code >= 400:
             raise SupersetError(
@@ -118,8 +123,20 @@ class SupersetClient:
             )
         return response.json() if response.content else {}
 
+    def _api(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
+        """A call after login. Superset's tokens expire (15 minutes by default), and a run that warms
+        many slow charts outlives one: a 401 logs in again once, and only a second 401 is a refusal."""
+        try:
+            return self._call(method, path, timeout, **kwargs)
+        except SupersetAuthError as exc:
+            if exc.status != 401:
+                raise
+            self.login()
+            return self._call(method, path, timeout, **kwargs)
+
     def login(self) -> None:
         """A JWT for the API, then a CSRF token for POST and PUT (bound to the session's cookie)."""
+        self.session.headers.pop("Authorization", None)  # an expired token is no part of a login
         body = self._call(
             "POST",
             "/api/v1/security/login",
@@ -134,7 +151,7 @@ class SupersetClient:
         if not token:
             raise SupersetAuthError(f"Superset's login gave no access token, {self.target.where}.")
         self.session.headers["Authorization"] = f"Bearer {token}"
-        csrf = self._call("GET", "/api/v1/security/csrf_token/").get("result")
+        csrf = self._call("GET", "/api/v1/security/csrf_token/").get("result")  # a 401 here: refused
         self.session.headers["X-CSRFToken"] = csrf or ""
         self.session.headers["Referer"] = self.target.base_url
 
@@ -152,7 +169,7 @@ class SupersetClient:
         while True:
             order = "order_column:table_name,order_direction:asc"  # id is not an order column
             q = f"(filters:!({condition}),{order},page:{page},page_size:{PAGE_SIZE})"
-            body = self._call("GET", path, params={"q": q})
+            body = self._api("GET", path, params={"q": q})
             rows = body.get("result", [])
             yield from rows
             if len(rows) < PAGE_SIZE:
@@ -161,24 +178,24 @@ class SupersetClient:
 
     def dataset_columns(self, dataset: Dataset) -> list[str]:
         """The dataset's physical columns as Superset knows them (calculated columns left out)."""
-        body = self._call("GET", f"/api/v1/dataset/{dataset.id}")
+        body = self._api("GET", f"/api/v1/dataset/{dataset.id}")
         return [c["column_name"] for c in body["result"]["columns"] if not c.get("expression")]
 
     def refresh_dataset(self, dataset: Dataset) -> None:
         """Superset reads the table's columns again (new ones added, dropped ones removed)."""
-        self._call("PUT", f"/api/v1/dataset/{dataset.id}/refresh")
+        self._api("PUT", f"/api/v1/dataset/{dataset.id}/refresh")
 
     def charts(self, dataset: Dataset) -> list[Chart]:
-        body = self._call("GET", f"/api/v1/dataset/{dataset.id}/related_objects")
+        body = self._api("GET", f"/api/v1/dataset/{dataset.id}/related_objects")
         return [Chart(int(c["id"]), str(c.get("slice_name") or "")) for c in body["charts"]["result"]]
 
     def invalidate(self, datasets: list[Dataset]) -> None:
         """Drop every cached result of the datasets' queries (charts, dashboards, SQL Lab's explore)."""
-        self._call("POST", "/api/v1/cachekey/invalidate", json={"datasource_uids": [d.uid for d in datasets]})
+        self._api("POST", "/api/v1/cachekey/invalidate", json={"datasource_uids": [d.uid for d in datasets]})
 
     def warm_up(self, chart: Chart) -> str | None:
         """Run the chart's query now (forced) and cache it; Superset's error for it, or None."""
-        body = self._call(
+        body = self._api(
             "PUT",
             "/api/v1/chart/warm_up_cache",
             timeout=self.target.warm_up_timeout,
