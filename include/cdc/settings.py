@@ -39,6 +39,7 @@ class Settings:
     warehouse_conn_id: str = "cord_warehouse"
     kafka_connect_conn_id: str = "cord_kafka_connect"
     smtp_conn_id: str = "cord_smtp"
+    superset_conn_id: str = "cord_superset"  # the bi_refresh DAG's; none defined: it skips
 
     # Where the events come from.
     connector_name: str = "sqlserver-product-v2"
@@ -66,6 +67,11 @@ class Settings:
     dbt_lock_wait_seconds: float = 300.0
     kafka_timeout_seconds: float = 30.0
     http_timeout_seconds: float = 10.0
+    # A chart's warm-up runs its query in the warehouse, through Superset.
+    superset_warm_up_timeout_seconds: float = 120.0
+    # The Superset database (its name in Superset) whose datasets read the warehouse; empty: the datasets
+    # on the marts' tables in every Superset database.
+    superset_database: str = ""
 
     # Checks and alerts.
     # By default the dbt bronze sources' freshness error_after: one definition for dbt and the SQL check.

@@ -1,4 +1,5 @@
-"""The DAG file: imports cleanly (without a database, the network or dbt), wires the stages in order."""
+"""The DAG files: import cleanly (without a database, the network or dbt); product_cdc_sync wires the
+stages in order (bi_refresh's wiring is in test_bi_refresh_dag.py)."""
 
 from __future__ import annotations
 
@@ -85,12 +86,12 @@ def test_parses_without_database_network_or_dbt(tmp_path):
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == "['product_cdc_sync']"
+    assert result.stdout.strip().splitlines()[-1] == "['bi_refresh', 'product_cdc_sync']"
 
 
-def test_one_dag_and_no_import_errors(dagbag):
+def test_two_dags_and_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == ["product_cdc_sync"]
+    assert sorted(dagbag.dags) == ["bi_refresh", "product_cdc_sync"]
 
 
 PRODUCER = "dbt.dbt_producer_watcher"

@@ -154,8 +154,7 @@ def test_the_compose_override_and_the_airflow_settings_hold_services_and_the_dag
     assert services()
     settings = Settings()
     conn_ids = {getattr(settings, name) for name in vars(settings) if name.endswith("_conn_id")}
-    # cord_superset: Superset's API, for the DAGs that refresh its dashboards rather than this one.
-    assert set(connections()) == conn_ids | {"cord_superset"}
+    assert set(connections()) == conn_ids  # cord_superset included: bi_refresh reads it
 
 
 def test_every_service_joins_astros_network_under_a_name_astro_does_not_use():

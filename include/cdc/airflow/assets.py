@@ -13,5 +13,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset
 
-DIM_PRODUCT = Asset(name="marts.dim_product")
-DIM_PRODUCT_SEARCH = Asset(name="marts.dim_product_search")
+from include.cdc import marts
+
+DIM_PRODUCT = Asset(name=marts.DIM_PRODUCT)
+DIM_PRODUCT_SEARCH = Asset(name=marts.DIM_PRODUCT_SEARCH)
