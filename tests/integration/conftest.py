@@ -41,6 +41,14 @@ def stack():
         stack.down()
 
 
+@pytest.fixture(scope="session")
+def superset(stack):
+    """The stack's Superset, started once for the tests that use it (it takes a minute); stopped with the
+    stack."""
+    stack.superset.start()
+    return stack.superset
+
+
 def leaked_secrets(stack: Stack, text: str) -> list[str]:
     """Which of the stack's credentials appear in ``text`` (names only, never the values)."""
     secrets = stack.secrets
@@ -181,8 +189,10 @@ def real_airflow(
 ) -> Iterator[AirflowServices]:
     """A real Airflow (API server, scheduler, DAG processor, triggerer) on the stack, with ``extra_env``
     over the stack's environment; with ``workers``, the CeleryExecutor and those workers (and Redis).
-    It starts no scheduled run: only the runs a test triggers."""
+    It starts no scheduled run: only the runs a test triggers. DAGs are paused when first parsed, so
+    that only the DAGs a test unpauses run: ``bi_refresh`` would otherwise follow every green run."""
     ensure_airflow_db(stack)
+    extra_env = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **extra_env}
     services = AirflowServices(stack, extra_env=extra_env, workers=workers)
     services.start()  # stops what it started when it fails
     try:

@@ -1,12 +1,8 @@
 """bi_refresh against a real Superset: a chart on a mart answers its old number from Superset's cache
 after the mart changed, and the new one once the task ran; a changed mart's dataset gets its columns.
 
-The fixture ``superset`` is the only thing that knows where Superset runs. For now it reads
-``CORD_TEST_SUPERSET_URL``, ``CORD_TEST_SUPERSET_LOGIN`` and ``CORD_TEST_SUPERSET_PASSWORD`` (an admin of a
-Superset on loopback that can reach the stack's PostgreSQL) and skips without them; once the stack runs
-Superset it yields the stack's. Each test registers the corner's warehouse database in Superset, a dataset
-and a chart, and deletes them on the way out: a dataset left on a dropped database would fail every later
-warm-up.
+Superset is the stack's (``python -m devstack superset``). Each test registers the corner's warehouse
+database in Superset, a dataset and a chart, and deletes them on the way out.
 """
 
 from __future__ import annotations
@@ -21,6 +17,7 @@ from urllib.parse import quote
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from devstack.stack.config import SUPERSET_ADMIN
 from include.cdc.airflow.bi_refresh import refresh_superset
 from include.cdc.bi.superset import SupersetClient, SupersetTarget
 
@@ -30,8 +27,8 @@ run_task = refresh_superset.function  # the task's body, as the worker calls it
 
 
 @dataclass
-class Superset:
-    """A Superset to test against, and what a test needs to make in it."""
+class SupersetAdmin:
+    """The admin of a Superset under test, and what a test needs to make in it."""
 
     base_url: str
     login: str
@@ -130,15 +127,9 @@ class _Api:
 
 
 @pytest.fixture(scope="session")
-def superset() -> Superset:
-    """The Superset under test. Only this fixture changes when the stack runs Superset (then it may
-    start it, yield it and stop it)."""
-    url = os.environ.get("CORD_TEST_SUPERSET_URL")
-    if not url:
-        pytest.skip("no Superset to test against: set CORD_TEST_SUPERSET_URL, _LOGIN and _PASSWORD")
-    return Superset(
-        url.rstrip("/"), os.environ["CORD_TEST_SUPERSET_LOGIN"], os.environ["CORD_TEST_SUPERSET_PASSWORD"]
-    )
+def admin(superset) -> SupersetAdmin:
+    """The stack's Superset, as its admin."""
+    return SupersetAdmin(superset.url, SUPERSET_ADMIN, superset.secrets.superset_admin_password)
 
 
 @pytest.fixture
@@ -156,11 +147,14 @@ def marts(corner):
 
 
 @pytest.fixture
-def on_superset(superset, marts, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_CORD_SUPERSET", superset.connection())
+def on_superset(admin, marts, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CORD_SUPERSET", admin.connection())
     warehouse = json.loads(os.environ["AIRFLOW_CONN_CORD_WAREHOUSE"])
-    with superset.chart_on(warehouse, "marts.dim_product") as (dataset, chart):
-        yield superset, dataset, chart
+    # The datasets of this test's database only: others in the stack's Superset (the bundle's) may point
+    # at a database another test dropped.
+    monkeypatch.setenv("PRODUCT_CDC_SUPERSET_DATABASE", warehouse["schema"])
+    with admin.chart_on(warehouse, "marts.dim_product") as (dataset, chart):
+        yield admin, dataset, chart
 
 
 def test_a_chart_shows_the_cached_number_until_the_refresh_then_the_new_one(on_superset, marts):
@@ -188,8 +182,8 @@ def test_a_mart_s_new_column_reaches_its_dataset(on_superset, marts):
     assert run_task()["metadata_refreshed"] == []  # the next run finds nothing to refresh
 
 
-def test_a_refused_password_fails_at_once_naming_the_connection(superset, marts, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_CORD_SUPERSET", superset.connection(password="not-the-password"))
+def test_a_refused_password_fails_at_once_naming_the_connection(admin, marts, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_CORD_SUPERSET", admin.connection(password="not-the-password"))
     with pytest.raises(AirflowFailException, match=r"HTTP 401.*connection 'cord_superset'") as failed:
         run_task()
     assert "not-the-password" not in str(failed.value)

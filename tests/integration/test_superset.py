@@ -27,13 +27,6 @@ BIG_NUMBER = "Active products"
 
 
 @pytest.fixture(scope="module")
-def superset(stack):
-    stack.superset.start()
-    yield stack.superset
-    stack.superset.stop()
-
-
-@pytest.fixture(scope="module")
 def api(superset) -> requests.Session:
     return superset.session()
 
