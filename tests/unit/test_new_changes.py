@@ -89,6 +89,15 @@ def test_at_most_once_per_interval_and_quiet_while_nothing_is_new(gate, clock):
     assert gate.check([Position(T, 0, 0, 13, 12)])["records"] == 1
 
 
+def test_what_a_capped_run_left_is_announced_again_once_it_committed(gate, clock):
+    assert gate.check([Position(T, 0, 0, 100, 0)]) is not None
+    clock.now += 900
+    # A failed run committed nothing: no loop of runs failing on the same records.
+    assert gate.check([Position(T, 0, 0, 100, 0)]) is None
+    # A run capped at 40 records committed them: the rest starts the next run.
+    assert gate.check([Position(T, 0, 0, 100, 40)])["records"] == 60
+
+
 def test_another_partition_moving_fires_after_the_interval(gate, clock):
     assert gate.check([Position(T, 0, 0, 10, 0), Position(T, 1, 0, 0, None)]) is not None
     clock.now += 900

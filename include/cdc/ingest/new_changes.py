@@ -39,6 +39,10 @@ class Position:
         return f"{self.topic}[{self.partition}]"
 
     @property
+    def state(self) -> tuple[int, int | None]:
+        return self.end, self.committed
+
+    @property
     def pending(self) -> int:
         """Offsets the next drain would read (markers included): 0 when it would read nothing."""
         start = self.low if self.committed is None else self.committed
@@ -53,25 +57,27 @@ def poll_seconds(min_interval_seconds: float) -> float:
 @dataclass
 class ChangeGate:
     """Decides when new changes start a run: when some partition holds records the group has not
-    committed, whose end moved since the last event (so records a run is still taking, or that a failed
-    run left, are announced once), and at most once per ``min_interval_seconds`` of ``clock``."""
+    committed and its end or committed offset moved since the last event, at most once per
+    ``min_interval_seconds`` of ``clock``. Records a run is still taking, or that a failed run left, are
+    announced once; what a capped run (``max_events``) left is announced again once it has committed."""
 
     min_interval_seconds: float
     clock: Callable[[], float]
     last_fired: float | None = None
-    announced: dict[tuple[str, int], int] = field(default_factory=dict)  # partition -> end announced
+    # partition -> (end, committed offset) when last announced
+    announced: dict[tuple[str, int], tuple[int, int | None]] = field(default_factory=dict)
 
     def check(self, positions: Iterable[Position]) -> dict | None:
         """The event's payload when a run should start now, else None."""
         waiting = [p for p in positions if p.pending > 0]
-        unannounced = [p for p in waiting if self.announced.get((p.topic, p.partition)) != p.end]
+        unannounced = [p for p in waiting if self.announced.get((p.topic, p.partition)) != p.state]
         if not unannounced:
             return None
         now = self.clock()
         if self.last_fired is not None and now - self.last_fired < self.min_interval_seconds:
             return None
         self.last_fired = now
-        self.announced = {(p.topic, p.partition): p.end for p in waiting}
+        self.announced = {(p.topic, p.partition): p.state for p in waiting}
         return {
             "pending": {p.name: p.pending for p in waiting},
             "records": sum(p.pending for p in waiting),
