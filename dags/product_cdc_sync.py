@@ -16,6 +16,7 @@ from include.cdc.airflow import tasks
 from include.cdc.airflow.alerts import deadline_alert, failed_run_email, record_error
 from include.cdc.airflow.dbt_group import dbt_task_group, run_dbt_on
 from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
+from include.cdc.airflow.watcher import schedule
 from include.cdc.settings import Settings
 
 INCLUDE = Path(__file__).resolve().parents[1] / "include"
@@ -25,7 +26,10 @@ settings = Settings.from_env()
 
 @dag(
     dag_id="product_cdc_sync",
-    schedule="0 */6 * * *",
+    # Every 6 hours (UTC), and when the topics hold changes not drained yet, at most once per
+    # PRODUCT_CDC_MIN_RUN_INTERVAL_MINUTES (an Asset watched in the triggerer; off with
+    # PRODUCT_CDC_RUN_ON_NEW_CHANGES=false).
+    schedule=schedule(settings),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

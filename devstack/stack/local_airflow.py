@@ -80,6 +80,9 @@ class AirflowServices:
             # Off unless asked for: unpaused at creation, the DAG would start the latest 6-hour interval's
             # run at once and hold its only run slot, so a run triggered from the UI would wait behind it.
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),
+            # Runs on new changes go with the scheduled runs: the scheduler creates them on the same
+            # switch, and without it the triggerer would watch Kafka for runs that never start.
+            "PRODUCT_CDC_RUN_ON_NEW_CHANGES": str(self.scheduled_runs).lower(),
             **(self.workers.environment() if self.workers else {}),
             **self.extra_env,
         }
@@ -217,7 +220,11 @@ def serve(stack: Stack, scheduled_runs: bool = False) -> None:
     services = AirflowServices(stack, scheduled_runs=scheduled_runs, workers=workers)
     try:
         services.start()
-        schedule = "runs every 6 hours" if scheduled_runs else "scheduled runs off: only the runs you trigger"
+        schedule = (
+            "runs every 6 hours and on new changes"
+            if scheduled_runs
+            else "scheduled runs off: only the runs you trigger"
+        )
         print(f"Airflow is up at {services.url}", flush=True)
         if workers:
             queues = ", ".join(f"{w.name} (queue {w.queue})" for w in workers.workers)

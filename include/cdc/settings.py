@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
-from include.cdc.contract import SourceTable, bronze_freshness_hours, load_contract
+from include.cdc.contract import SourceTable, load_contract
 from include.cdc.errors import ConfigurationError
 
 ENV_PREFIX = "PRODUCT_CDC_"
@@ -73,9 +73,15 @@ class Settings:
     # on the marts' tables in every Superset database.
     superset_database: str = ""
 
+    # Runs started by new changes (an Asset watched in the triggerer), besides the 6-hourly schedule: at
+    # most one per interval, so that a busy source starts a run every interval, not every record.
+    run_on_new_changes: bool = True
+    min_run_interval_minutes: float = 15.0
+
     # Checks and alerts.
-    # By default the dbt bronze sources' freshness error_after: one definition for dbt and the SQL check.
-    freshness_max_age_hours: float = field(default_factory=bronze_freshness_hours)
+    # Unset: the refresh procedure's 1 hour plus the run interval (a change waits at most one interval
+    # for its run). The dbt bronze sources' error_after says the same for the default interval.
+    freshness_max_age_hours: float | None = None
     min_multilingual_share: float = 0.3  # share of active products named in UA, PL, EN and DE
     max_supplier_share: float = 0.5  # no supplier bucket above this share of active products ...
     dominant_suppliers: tuple[str, ...] = ()  # ... unless it is listed here
@@ -118,6 +124,12 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}MAX_EVENTS_PER_RUN must be 0 (no cap) or positive")
         if not 0 <= self.gzip_level <= 3:
             raise SettingsError(f"{ENV_PREFIX}GZIP_LEVEL must be between 0 and 3 (ISA-L's levels)")
+        if not 0 < self.min_run_interval_minutes <= 1440:
+            raise SettingsError(f"{ENV_PREFIX}MIN_RUN_INTERVAL_MINUTES must be above 0 and at most 1440")
+        if self.freshness_max_age_hours is None:
+            object.__setattr__(self, "freshness_max_age_hours", 1 + self.min_run_interval_minutes / 60)
+        if not self.freshness_max_age_hours > 0:
+            raise SettingsError(f"{ENV_PREFIX}FRESHNESS_MAX_AGE_HOURS must be above 0")
         for name in ("min_multilingual_share", "max_supplier_share", "max_for_sale_shift"):
             if not 0 <= getattr(self, name) <= 1:
                 raise SettingsError(f"{ENV_PREFIX}{name.upper()} is a share: between 0 and 1")
@@ -135,7 +147,7 @@ class Settings:
                     values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
                 elif f.type == "int":
                     values[f.name] = int(raw)
-                elif f.type == "float":
+                elif f.type.startswith("float"):
                     values[f.name] = float(raw)
                 elif f.type.startswith("tuple"):
                     values[f.name] = tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -157,6 +169,10 @@ class Settings:
     @property
     def deadline(self) -> timedelta:
         return timedelta(minutes=self.deadline_minutes)
+
+    @property
+    def min_run_interval(self) -> timedelta:
+        return timedelta(minutes=self.min_run_interval_minutes)
 
     @property
     def retry_delay(self) -> timedelta:

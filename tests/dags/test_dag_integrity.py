@@ -184,7 +184,8 @@ def test_runs_every_six_hours_and_never_catches_up(dag):
 
     assert dag.catchup is False
     # The scheduler's side of the DAG's timetable, which computes the runs.
-    timetable = CronTriggerTimetable(dag.timetable.expression, timezone=dag.timetable.timezone)
+    cron = dag.timetable.timetable  # beside the Asset of new changes (test_dag_schedule.py)
+    timetable = CronTriggerTimetable(cron.expression, timezone=cron.timezone)
     restriction = TimeRestriction(earliest=dag.start_date, latest=None, catchup=True)
     runs, interval = [], None
     for _ in range(5):

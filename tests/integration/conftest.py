@@ -171,6 +171,9 @@ def new_corner(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Corner
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
     monkeypatch.setenv("PRODUCT_CDC_TOPIC_PREFIX", f"t{name}")
     monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", "1000")
+    # No runs started by new changes: a test triggers the runs it checks (test_runs_on_new_changes.py
+    # turns them on).
+    monkeypatch.setenv("PRODUCT_CDC_RUN_ON_NEW_CHANGES", "false")
     try:
         yield Corner(stack, database, f"t{name}", f"group-{name}")
     finally:
@@ -185,15 +188,19 @@ def corner(stack, monkeypatch):
 
 @contextmanager
 def real_airflow(
-    stack: Stack, extra_env: dict[str, str], workers: CeleryWorkers | None = None
+    stack: Stack,
+    extra_env: dict[str, str],
+    workers: CeleryWorkers | None = None,
+    scheduled_runs: bool = False,
 ) -> Iterator[AirflowServices]:
     """A real Airflow (API server, scheduler, DAG processor, triggerer) on the stack, with ``extra_env``
     over the stack's environment; with ``workers``, the CeleryExecutor and those workers (and Redis).
-    It starts no scheduled run: only the runs a test triggers. DAGs are paused when first parsed, so
-    that only the DAGs a test unpauses run: ``bi_refresh`` would otherwise follow every green run."""
+    It starts no scheduled run unless ``scheduled_runs``: only the runs a test triggers. DAGs are paused
+    when first parsed, so that only the DAGs a test unpauses run: ``bi_refresh`` would otherwise follow
+    every green run (with ``scheduled_runs``: the scheduler creates asset-triggered runs on that switch)."""
     ensure_airflow_db(stack)
     extra_env = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **extra_env}
-    services = AirflowServices(stack, extra_env=extra_env, workers=workers)
+    services = AirflowServices(stack, extra_env=extra_env, workers=workers, scheduled_runs=scheduled_runs)
     services.start()  # stops what it started when it fails
     try:
         yield services

@@ -130,10 +130,29 @@ def test_names_that_become_sql_identifiers_are_validated(tmp_path: Path):
         load_contract(tmp_path)
 
 
-def test_the_freshness_limit_is_the_dbt_sources_unless_overridden(tmp_path):
+def test_the_freshness_limit_is_an_hour_plus_the_run_interval_unless_overridden(tmp_path):
+    """The refresh procedure wants marts under an hour old; a change waits at most one interval for
+    the run it starts."""
+    assert Settings().freshness_max_age_hours == 1.25
+    assert Settings.from_env({"PRODUCT_CDC_MIN_RUN_INTERVAL_MINUTES": "30"}).freshness_max_age_hours == 1.5
+    assert Settings.from_env({"PRODUCT_CDC_FRESHNESS_MAX_AGE_HOURS": "6"}).freshness_max_age_hours == 6
+    # dbt's source freshness (dbt source freshness) says the same for the default interval.
+    assert bronze_freshness_hours() == Settings().freshness_max_age_hours
     (tmp_path / "_bronze__sources.yml").write_text(
         "sources: [{name: bronze, config: {freshness: {error_after: {count: 2, period: day}}}}]"
     )
     assert bronze_freshness_hours(tmp_path) == 48
-    assert Settings().freshness_max_age_hours == bronze_freshness_hours()
-    assert Settings.from_env({"PRODUCT_CDC_FRESHNESS_MAX_AGE_HOURS": "6"}).freshness_max_age_hours == 6
+
+
+def test_runs_on_new_changes_settings():
+    settings = Settings()
+    assert settings.run_on_new_changes is True
+    assert settings.min_run_interval.total_seconds() == 900
+    quick = Settings.from_env(
+        {"PRODUCT_CDC_RUN_ON_NEW_CHANGES": "false", "PRODUCT_CDC_MIN_RUN_INTERVAL_MINUTES": "0.25"}
+    )
+    assert quick.run_on_new_changes is False
+    assert quick.min_run_interval.total_seconds() == 15
+    for bad in ("0", "-1", "1441", "nan", "soon"):
+        with pytest.raises(SettingsError, match="MIN_RUN_INTERVAL_MINUTES"):
+            Settings.from_env({"PRODUCT_CDC_MIN_RUN_INTERVAL_MINUTES": bad})

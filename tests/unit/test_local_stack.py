@@ -152,3 +152,24 @@ def test_kafka_connect_listens_on_loopback_and_keeps_its_topics_on_the_stacks_br
     assert not any(name.startswith(("kafka-clients", "connect-api")) for name in debezium)  # the worker's own
     assert (plugins / "cord-idle-source" / "cord" / "devstack" / "IdleSourceConnector.class").is_file()
     assert "-Xmx512m" in worker.argv()
+
+
+def test_runs_on_new_changes_go_with_scheduled_runs(tmp_path):
+    """The scheduler creates asset-triggered runs only with its job schedule on: without it, a watcher
+    in the triggerer would ask Kafka for runs that never start. A test may still turn it on."""
+    from devstack.stack import Stack
+    from devstack.stack.local_airflow import AirflowServices
+
+    stack = Stack(tmp_path)
+    off = AirflowServices(stack).environment()
+    assert (off["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"], off["PRODUCT_CDC_RUN_ON_NEW_CHANGES"]) == (
+        "False",
+        "false",
+    )
+    on = AirflowServices(stack, scheduled_runs=True).environment()
+    assert (on["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"], on["PRODUCT_CDC_RUN_ON_NEW_CHANGES"]) == (
+        "True",
+        "true",
+    )
+    asked = AirflowServices(stack, extra_env={"PRODUCT_CDC_RUN_ON_NEW_CHANGES": "true"}).environment()
+    assert asked["PRODUCT_CDC_RUN_ON_NEW_CHANGES"] == "true"

@@ -7,13 +7,14 @@ psycopg take seconds to import on a busy worker, and every task start parses the
 from __future__ import annotations
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
 from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
 from airflow.providers.http.hooks.http import HttpHook
 from airflow.sdk import BaseHook
 
 from include.cdc.archive.storage import CLIENT_CONFIG, ObjectStore
 from include.cdc.errors import ConfigurationError
-from include.cdc.ingest.kafka import DrainConsumer
+from include.cdc.ingest.kafka import DrainConsumer, Refusals, secret_values
 from include.cdc.settings import Settings
 from include.cdc.warehouse import WarehouseTarget
 
@@ -23,11 +24,7 @@ class DrainConsumerHook(KafkaConsumerHook):
     consumer that names a refused password or certificate (the provider's error callback only prints)."""
 
     def _get_client(self, config):
-        if not config.get("group.id"):
-            raise ConfigurationError(
-                f"Kafka connection {self.kafka_config_id!r} needs a group.id in its extra: the drain reads "
-                f"from, and commits to, that consumer group's offsets."
-            )
+        group_id(config, self.kafka_config_id)
         return DrainConsumer(
             {
                 # A small prefetch queue, refilled at once rather than after librdkafka's default 1 s
@@ -45,6 +42,55 @@ class DrainConsumerHook(KafkaConsumerHook):
             },
             self.kafka_config_id,
         )
+
+
+def group_id(config: dict, conn_id: str) -> str:
+    if not config.get("group.id"):
+        raise ConfigurationError(
+            f"Kafka connection {conn_id!r} needs a group.id in its extra: the drain reads from, and "
+            f"commits to, that consumer group's offsets."
+        )
+    return config["group.id"]
+
+
+CONSUMER_ONLY = (
+    "group.",
+    "auto.",
+    "enable.auto.",
+    "enable.partition.eof",
+    "isolation.level",
+    "queued.",
+    "fetch.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "partition.assignment.strategy",
+    "check.crcs",
+)
+
+
+class OffsetsAdminHook(KafkaBaseHook):
+    """An AdminClient built as the drain's consumer is (the provider's config building: callbacks, managed
+    OAuth tokens), over a connection fetched beforehand, which the triggerer does without blocking its
+    loop (``aget_connection``). The admin client cannot join, consume from or commit for the group."""
+
+    def __init__(self, connection, kafka_config_id: str) -> None:
+        super().__init__(kafka_config_id=kafka_config_id)
+        self.connection = connection
+        self.group = ""
+        self.refusals: Refusals | None = None
+
+    def get_connection(self, conn_id):  # the connection the caller fetched, not a second, blocking lookup
+        return self.connection
+
+    def _get_client(self, config):
+        from confluent_kafka.admin import AdminClient
+
+        self.group = group_id(config, self.kafka_config_id)
+        self.refusals = Refusals(self.kafka_config_id, secret_values(config))
+        # librdkafka warns about each consumer setting an admin client ignores: those are left out.
+        shared = {k: v for k, v in config.items() if not k.startswith(CONSUMER_ONLY)}
+        return AdminClient({**shared, "error_cb": self.refusals})
 
 
 def object_store(settings: Settings) -> ObjectStore:

@@ -33,6 +33,11 @@ _COORDINATOR_BUSY = {
 SECRET_SETTINGS = ("password", "secret", "token")  # a setting whose name holds one of these is a secret
 
 
+def secret_values(config: dict) -> list[str]:
+    """The values of a client configuration that must never reach a message."""
+    return [str(v) for k, v in config.items() if any(word in k for word in SECRET_SETTINGS)]
+
+
 class Refusals:
     """The consumer's error callback: keeps the first refusal of the connection's credentials or
     certificate, logs the other errors (brokers down, for instance) that the consumer retries itself."""
@@ -72,8 +77,7 @@ class DrainConsumer(Consumer):
     """A consumer that keeps the brokers' refusals of its connection (``Refusals``)."""
 
     def __init__(self, config: dict, conn_id: str) -> None:
-        secrets = [str(v) for k, v in config.items() if any(word in k for word in SECRET_SETTINGS)]
-        self.refusals = Refusals(conn_id, secrets)
+        self.refusals = Refusals(conn_id, secret_values(config))
         super().__init__({**config, "error_cb": self.refusals})
 
     def raise_refusal(self) -> None:
