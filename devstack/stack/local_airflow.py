@@ -152,9 +152,7 @@ class AirflowServices:
             return requests.get(f"{self.url}/api/v2/dags/{dag_id}", timeout=API_TIMEOUT).status_code == 200
 
         wait_until(parsed, f"DAG {dag_id} in the DAG processor", timeout, self.processes["dag-processor"].log)
-        unpause = {"is_paused": False}
-        response = requests.patch(f"{self.url}/api/v2/dags/{dag_id}", json=unpause, timeout=API_TIMEOUT)
-        response.raise_for_status()
+        self.set_paused(dag_id, False)
 
     def trigger(self, dag_id: str, run_id: str, conf: dict | None = None) -> None:
         """Trigger a run as the UI's Trigger form does: its logical date is now (so its deadline is set)."""
@@ -190,6 +188,44 @@ class AirflowServices:
                 break
             time.sleep(1)
         return state
+
+    def runs_of(self, dag_id: str, run_type: str, since: datetime) -> list[dict]:
+        """The DAG's runs of ``run_type`` queued since ``since``, the newest first (the stack's metadata
+        database outlives a session)."""
+        response = requests.get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns",
+            params={"limit": 100, "order_by": "-id", "run_type": run_type},
+            timeout=API_TIMEOUT,
+        )
+        response.raise_for_status()
+        return [
+            r
+            for r in response.json()["dag_runs"]
+            if r["queued_at"] and datetime.fromisoformat(r["queued_at"]) >= since
+        ]
+
+    def fail_the_due_cron_run(self, dag_id: str, since: datetime) -> None:
+        """With scheduled runs on, the scheduler starts the cron's run of the latest boundary at once when
+        the DAG is unpaused soon after it (CronTriggerTimetable's ``run_immediately``). Failed through the
+        API, it holds no run slot and takes no records; the caller then triggers the runs it measures."""
+        details = requests.get(f"{self.url}/api/v2/dags/{dag_id}/details", timeout=API_TIMEOUT)
+        details.raise_for_status()
+        due = details.json()["next_dagrun_run_after"]
+        if not self.runs_of(dag_id, "scheduled", since) and not (
+            due and datetime.fromisoformat(due) <= datetime.now(UTC)
+        ):
+            return
+        wait_until(lambda: self.runs_of(dag_id, "scheduled", since), "the scheduled run", timeout=180)
+        (scheduled,) = self.runs_of(dag_id, "scheduled", since)
+        url = f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quote(scheduled['dag_run_id'])}"
+        requests.patch(url, json={"state": "failed"}, timeout=API_TIMEOUT).raise_for_status()
+        wait_until(lambda: self.run_state(dag_id, scheduled["dag_run_id"]) == "failed", "failed", 60)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        response = requests.patch(
+            f"{self.url}/api/v2/dags/{dag_id}", json={"is_paused": paused}, timeout=API_TIMEOUT
+        )
+        response.raise_for_status()
 
 
 def fail_leftover_runs() -> int:

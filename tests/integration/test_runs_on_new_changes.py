@@ -48,21 +48,6 @@ def airflow(stack, corner, started):
         yield services
 
 
-def of_type(airflow, run_type: str, since: datetime) -> list[dict]:
-    """This DAG's runs of ``run_type`` queued since ``since``, the newest first."""
-    response = requests.get(
-        f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns",
-        params={"limit": 100, "order_by": "-id", "run_type": run_type},
-        timeout=API,
-    )
-    response.raise_for_status()
-    return [
-        r
-        for r in response.json()["dag_runs"]
-        if r["queued_at"] and datetime.fromisoformat(r["queued_at"]) >= since
-    ]
-
-
 def test_new_changes_start_a_run_and_quiet_topics_none(stack, corner, airflow, started):
     corner.produce([])  # empty topics: partitions, no committed offsets
     airflow.wait_for_dag(DAG_ID)
@@ -73,19 +58,11 @@ def test_new_changes_start_a_run_and_quiet_topics_none(stack, corner, airflow, s
     assert details.json()["timetable_description"] == "Triggered by assets or Every 6 hours"
     assert ".new_changes" in json.dumps(details.json()["asset_expression"])
 
-    # The cron's run of the latest 6-hour boundary, unless an earlier session ran it: failed at once, it
-    # is not what this test checks, and it would hold the only run slot.
-    due = details.json()["next_dagrun_run_after"]
-    if of_type(airflow, "scheduled", started) or (due and datetime.fromisoformat(due) <= datetime.now(UTC)):
-        wait_until(lambda: of_type(airflow, "scheduled", started), "the scheduled run", timeout=180)
-        (scheduled,) = of_type(airflow, "scheduled", started)
-        url = f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns/{scheduled['dag_run_id']}"
-        requests.patch(url, json={"state": "failed"}, timeout=API).raise_for_status()
-        wait_until(lambda: airflow.run_state(DAG_ID, scheduled["dag_run_id"]) == "failed", "failed", 60)
+    airflow.fail_the_due_cron_run(DAG_ID, started)
 
     # Empty topics, no committed offsets: quiet.
     time.sleep(QUIET_INTERVALS * INTERVAL_SECONDS)
-    assert of_type(airflow, "asset_triggered", started) == []
+    assert airflow.runs_of(DAG_ID, "asset_triggered", started) == []
 
     generator = corner.generator(products=20, events=600)
     messages = [m for batch in generator.batches() for m in batch]
@@ -94,12 +71,12 @@ def test_new_changes_start_a_run_and_quiet_topics_none(stack, corner, airflow, s
     # all of them at once rather than a first part that would start a second run an interval later.
     corner.produce(messages, transaction_size=len(messages))
     wait_until(
-        lambda: of_type(airflow, "asset_triggered", started),
+        lambda: airflow.runs_of(DAG_ID, "asset_triggered", started),
         "an asset-triggered run",
         timeout=2 * INTERVAL_SECONDS,
     )
     started_after = time.monotonic() - produced_at
-    (run,) = of_type(airflow, "asset_triggered", started)
+    (run,) = airflow.runs_of(DAG_ID, "asset_triggered", started)
     print(f"asset-triggered run created {started_after:.1f} s after the changes were produced")
 
     runs_url = f"{airflow.url}/api/v2/dags/{DAG_ID}/dagRuns"
@@ -115,5 +92,6 @@ def test_new_changes_start_a_run_and_quiet_topics_none(stack, corner, airflow, s
 
     # Drained and committed, transaction markers included: quiet.
     time.sleep(QUIET_INTERVALS * INTERVAL_SECONDS)
-    assert [r["dag_run_id"] for r in of_type(airflow, "asset_triggered", started)] == [run["dag_run_id"]]
+    triggered = airflow.runs_of(DAG_ID, "asset_triggered", started)
+    assert [r["dag_run_id"] for r in triggered] == [run["dag_run_id"]]
     assert leaked_secrets(stack, stack.airflow["triggerer"].log.read_text(errors="replace")) == []
