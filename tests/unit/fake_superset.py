@@ -42,12 +42,13 @@ class State:
     def token(self) -> str:
         return f"{TOKEN}-{self.logins}"
 
-    def add_dataset(self, id_, schema, table, columns, charts=(), kind="physical", database="warehouse"):
+    def add_dataset(self, id_, schema, table, columns, charts=(), sql=None, database="warehouse"):
         self.datasets[id_] = {
             "database": database,
             "schema": schema,
             "table_name": table,
-            "kind": kind,
+            "kind": "virtual" if sql else "physical",
+            "sql": sql,
             "columns": list(columns),
             "charts": list(charts),
         }
@@ -103,14 +104,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, state: State, method: str, path: str, query: str, body: dict) -> None:
         if method == "GET" and path == "/api/v1/dataset/":
-            schema = re.search(r"col:schema,opr:eq,value:(\w+)", query).group(1)
             page = int(re.search(r"page:(\d+)", query).group(1))
             size = int(re.search(r"page_size:(\d+)", query).group(1))
             rows = [
                 {"id": i, "schema": d["schema"], "table_name": d["table_name"], "kind": d["kind"]}
-                | {"database": {"database_name": d["database"]}}
+                | {"sql": d["sql"], "database": {"database_name": d["database"]}}
                 for i, d in sorted(state.datasets.items())
-                if d["schema"] == schema
             ]
             return self._answer(200, {"count": len(rows), "result": rows[page * size : (page + 1) * size]})
         match = re.fullmatch(r"/api/v1/dataset/(\d+)(/refresh|/related_objects)?", path)

@@ -27,7 +27,11 @@ def superset():
         state.add_dataset(2, "marts", "dim_product_search", SEARCH_COLUMNS, [both, (12, "Search")])
         state.add_dataset(3, "staging", "dim_product", PRODUCT_COLUMNS, [(13, "Not a mart")])
         state.add_dataset(4, "marts", "other_table", ["x"], [(14, "Not ours")])
-        state.add_dataset(5, "marts", "dim_product", ["n"], [(15, "Virtual")], kind="virtual")
+        virtual = "select supplier_name, count(*) as n from marts.dim_product group by 1"
+        state.add_dataset(5, "public", "suppliers", ["n"], [(15, "Suppliers")], sql=virtual)
+        state.add_dataset(6, "marts", "stock", ["n"], [(16, "Stock")], sql="select 1 from dim_product_search")
+        staged = "select 1 from staging.dim_product"
+        state.add_dataset(7, "marts", "staged", ["n"], [(17, "Staged")], sql=staged)
         yield url, state
 
 
@@ -44,13 +48,14 @@ def logged_in(url: str) -> SupersetClient:
 def test_the_marts_datasets_are_invalidated_and_each_of_their_charts_warmed_once(superset):
     url, state = superset
     report = refresh.refresh(logged_in(url), MARTS, WAREHOUSE)
+    # Virtual datasets too: their SQL reads a mart (named with its schema, or bare in the marts' schema).
     assert [body for m, path, body in state.calls if path == "/api/v1/cachekey/invalidate"] == [
-        {"datasource_uids": ["1__table", "2__table"]}
+        {"datasource_uids": ["1__table", "2__table", "5__table", "6__table"]}
     ]
     warmed = [body["chart_id"] for m, path, body in state.calls if path == "/api/v1/chart/warm_up_cache"]
-    assert warmed == [10, 11, 12]  # chart 11 reads both marts: warmed once
-    assert report.charts_warmed == [10, 11, 12]
-    assert len(report.datasets) == 2
+    assert warmed == [10, 11, 12, 15, 16]  # chart 11 reads both marts: warmed once
+    assert report.charts_warmed == [10, 11, 12, 15, 16]
+    assert len(report.datasets) == 4
 
 
 def test_metadata_is_left_alone_when_the_columns_are_the_warehouse_s(superset):
@@ -122,7 +127,7 @@ def test_a_chart_that_fails_to_warm_is_named_and_the_others_are_warmed(superset)
     assert "chart 11 'For sale': column \"is_for_sale\" does not exist" in str(failed.value)
     assert not isinstance(failed.value, PermanentError)
     warmed = [body["chart_id"] for m, path, body in state.calls if path == "/api/v1/chart/warm_up_cache"]
-    assert warmed == [10, 11, 12]
+    assert warmed == [10, 11, 12, 15, 16]
 
 
 def test_a_refused_password_fails_at_once_naming_the_connection_without_the_password(superset, caplog):
@@ -178,7 +183,7 @@ def test_a_silent_superset_fails_within_the_timeout(superset):
 def test_the_report_goes_to_xcom_as_json(superset):
     url, _ = superset
     report = refresh.refresh(logged_in(url), MARTS, WAREHOUSE)
-    assert json.loads(json.dumps(report.to_xcom()))["charts_warmed"] == [10, 11, 12]
+    assert json.loads(json.dumps(report.to_xcom()))["charts_warmed"] == [10, 11, 12, 15, 16]
 
 
 def test_only_the_named_superset_database_s_datasets_are_refreshed():
@@ -198,7 +203,7 @@ def test_an_expired_token_logs_in_again_once(superset):
     c = logged_in(url)
     state.expire_token()
     report = refresh.refresh(c, MARTS, WAREHOUSE)
-    assert report.charts_warmed == [10, 11, 12]
+    assert report.charts_warmed == [10, 11, 12, 15, 16]
     assert state.paths("POST").count("/api/v1/security/login") == 2
 
 

@@ -2,7 +2,8 @@
 
 For every physical dataset on a mart: its metadata is refreshed only when the mart's columns differ from
 the dataset's (a refresh rewrites Superset's column list, and is needless on most runs); then the cached
-results of every dataset on a mart are invalidated together, and each chart on them is warmed up (its
+results of every dataset that reads a mart (a virtual one: its SQL names the mart) are invalidated
+together, and each chart on them is warmed up (its
 query run now, forced, and cached), so the first person who opens a dashboard does not wait. A chart
 whose warm-up fails is named; the others are warmed all the same.
 
@@ -13,6 +14,7 @@ keys it recorded, and it records them only with STORE_CACHE_KEYS_IN_METADATA_DB 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -56,6 +58,20 @@ def columns_changed(dataset_columns: Sequence[str], warehouse_columns: Sequence[
     return set(dataset_columns) != set(warehouse_columns)
 
 
+def reads_a_mart(dataset: Dataset, marts: Sequence[str]) -> bool:
+    """A physical dataset on a mart's table, or a virtual one whose SQL names a mart (``schema.table``,
+    or the bare table in the dataset's own schema)."""
+    if not dataset.sql:
+        return dataset.mart in marts
+    for mart in marts:
+        schema, table = mart.split(".", 1)
+        if re.search(rf"\b{re.escape(schema)}\s*\.\s*{re.escape(table)}\b", dataset.sql, re.IGNORECASE):
+            return True
+        if dataset.schema == schema and re.search(rf"(?<![\w.]){re.escape(table)}\b", dataset.sql, re.I):
+            return True
+    return False
+
+
 def refresh(
     client: SupersetClient,
     marts: Sequence[str],
@@ -65,10 +81,9 @@ def refresh(
     """Refresh what Superset shows of ``marts`` (``schema.table``), given the warehouse's columns; only
     the datasets of the Superset database named ``database`` when one is given."""
     report = RefreshReport()
-    datasets: list[Dataset] = []
-    for schema in sorted({m.split(".", 1)[0] for m in marts}):
-        tables = tuple(m.split(".", 1)[1] for m in marts if m.split(".", 1)[0] == schema)
-        datasets += [d for d in client.datasets(schema, tables) if not database or d.database == database]
+    datasets = [
+        d for d in client.datasets() if reads_a_mart(d, marts) and (not database or d.database == database)
+    ]
     if not datasets:
         where = f" in Superset database {database!r}" if database else ""
         log.info("no Superset dataset reads %s%s: nothing to refresh", ", ".join(marts), where)
@@ -76,6 +91,8 @@ def refresh(
     for dataset in datasets:
         label = f"{dataset.mart} (dataset {dataset.id}, database {dataset.database!r})"
         report.datasets.append(label)
+        if dataset.sql:
+            continue  # a virtual dataset's columns are its query's, not a mart's
         if dataset.mart not in warehouse:
             log.warning("%s: the warehouse has no such table; its metadata is left as it is", label)
         elif columns_changed(client.dataset_columns(dataset), warehouse[dataset.mart]):

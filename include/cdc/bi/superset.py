@@ -55,6 +55,7 @@ class Dataset:
     schema: str
     table_name: str
     database: str
+    sql: str = ""  # a virtual dataset's query; a physical one has none
 
     @property
     def mart(self) -> str:
@@ -155,20 +156,24 @@ class SupersetClient:
         self.session.headers["X-CSRFToken"] = csrf or ""
         self.session.headers["Referer"] = self.target.base_url
 
-    def datasets(self, schema: str, tables: tuple[str, ...]) -> list[Dataset]:
-        """The physical datasets on ``schema``'s ``tables``, in every Superset database."""
-        found = []
-        for row in self._pages("/api/v1/dataset/", f"(col:schema,opr:eq,value:{schema})"):
-            if row.get("kind", "physical") == "physical" and row.get("table_name") in tables:
-                database = (row.get("database") or {}).get("database_name", "")
-                found.append(Dataset(int(row["id"]), row["schema"], row["table_name"], database))
-        return found
+    def datasets(self) -> list[Dataset]:
+        """Every dataset, in every Superset database; a virtual one with its SQL."""
+        return [
+            Dataset(
+                int(row["id"]),
+                row.get("schema") or "",
+                row["table_name"],
+                (row.get("database") or {}).get("database_name", ""),
+                (row.get("sql") or "") if row.get("kind") == "virtual" else "",
+            )
+            for row in self._pages("/api/v1/dataset/")
+        ]
 
-    def _pages(self, path: str, condition: str) -> Iterator[dict]:
+    def _pages(self, path: str) -> Iterator[dict]:
         page = 0
         while True:
             order = "order_column:table_name,order_direction:asc"  # id is not an order column
-            q = f"(filters:!({condition}),{order},page:{page},page_size:{PAGE_SIZE})"
+            q = f"({order},page:{page},page_size:{PAGE_SIZE})"
             body = self._api("GET", path, params={"q": q})
             rows = body.get("result", [])
             yield from rows
