@@ -12,7 +12,7 @@ from pathlib import Path
 
 from airflow.sdk import dag
 
-from include.cdc.airflow.alerts import failed_run_email, record_error
+from include.cdc.airflow.alerts import failed_run_email, task_defaults
 from include.cdc.airflow.assets import DIM_PRODUCT, DIM_PRODUCT_SEARCH
 from include.cdc.airflow.bi_refresh import refresh_superset
 from include.cdc.settings import Settings
@@ -33,15 +33,9 @@ settings = Settings.from_env()
     tags=["bi", "superset", "product"],
     doc_md=(INCLUDE / "docs" / "bi_refresh.md").read_text(),
     on_failure_callback=failed_run_email(settings),  # one email per failed run, naming the failed task
-    default_args={
-        "owner": "data-platform",
-        "retries": settings.retries,
-        "retry_delay": settings.retry_delay,
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-        "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": record_error,  # the first error line, for the run's email
-    },
+    default_args=task_defaults(
+        settings, max_retry_delay=timedelta(minutes=10), execution_timeout=timedelta(minutes=30)
+    ),
 )
 def bi_refresh():
     refresh_superset.override(task_display_name="Refresh Superset's datasets and charts")()

@@ -13,7 +13,7 @@ from pathlib import Path
 from airflow.sdk import Param, TaskGroup, TriggerRule, chain, dag
 
 from include.cdc.airflow import tasks
-from include.cdc.airflow.alerts import deadline_alert, failed_run_email, record_error
+from include.cdc.airflow.alerts import deadline_alert, failed_run_email, task_defaults
 from include.cdc.airflow.dbt_group import dbt_task_group, run_dbt_on
 from include.cdc.airflow.sql_checks import record_run_metrics, sql_checks
 from include.cdc.airflow.watcher import schedule
@@ -66,15 +66,9 @@ settings = Settings.from_env()
             "table with Debezium first.",
         ),
     },
-    default_args={
-        "owner": "data-platform",
-        "retries": settings.retries,
-        "retry_delay": settings.retry_delay,
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "execution_timeout": timedelta(hours=2),
-        "on_failure_callback": record_error,  # the first error line, for the run's email
-    },
+    default_args=task_defaults(
+        settings, max_retry_delay=timedelta(minutes=30), execution_timeout=timedelta(hours=2)
+    ),
 )
 def product_cdc_sync():
     # Task ids stay stable for logs, alerts and the API; the graph names the stages as the docs do.

@@ -43,6 +43,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -211,3 +212,17 @@ def deadline_alert(settings: Settings) -> DeadlineAlert:
             },
         ),
     )
+
+
+def task_defaults(settings: Settings, max_retry_delay: timedelta, execution_timeout: timedelta) -> dict:
+    """``default_args`` of this package's DAGs: retries with backoff, and each failure's first error
+    line recorded for the run's one email."""
+    return {
+        "owner": "data-platform",
+        "retries": settings.retries,
+        "retry_delay": settings.retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": max_retry_delay,
+        "execution_timeout": execution_timeout,
+        "on_failure_callback": record_error,
+    }
