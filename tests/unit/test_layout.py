@@ -20,6 +20,7 @@ longer than 300 lines.
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +150,10 @@ def test_the_rule_is_seen_to_fail():
     assert not allowed("include.cdc.settings", "include.cdc.archive.storage")
     assert allowed("include.cdc.bronze.load", "include.cdc.archive.storage")
     assert allowed("include.cdc.airflow.tasks", "include.cdc.bronze.load")
+
+
+def test_test_modules_have_unique_names():
+    """tests/ has no packages, so pytest imports every test module by its base name: two of a name fail
+    the whole suite's collection, which a run of one folder does not show."""
+    names = Counter(path.name for path in (REPO / "tests").rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
