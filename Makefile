@@ -66,8 +66,9 @@ $(REDIS_SERVER):
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
 
+# Two workers, each with a stack of its own (tests/conftest.py): the integration tests mostly wait.
 test: lint $(MANIFEST) $(CHROMIUM) $(REDIS_SERVER) $(STACK_TOOLS)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses 2 --dist loadgroup
 
 stack-up: $(INSTALLED) $(STACK_TOOLS)
 	$(BIN)/python -m devstack up
@@ -102,4 +103,4 @@ health: $(INSTALLED)
 
 clean:
 	-$(BIN)/python -m devstack reset
-	rm -rf .stack-tests .stack-bench include/dbt/target include/dbt/logs .pytest_cache .ruff_cache
+	rm -rf .stack-tests .stack-tests-worker* .stack-bench include/dbt/target include/dbt/logs .pytest_cache .ruff_cache

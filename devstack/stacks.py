@@ -42,3 +42,22 @@ def stack_env(name: str) -> dict[str, str]:
         {f"CORD_STACK_{service.upper()}_PORT": str(port) for service, port in zip(_PORTS, ports, strict=True)}
     )
     return env
+
+
+# A parallel test worker's stack is this many ports above the first worker's: apart from every other
+# stack's ports (the helpers' CORD_STACK_* ranges too, which are 1,000 apart).
+WORKER_PORT_STEP = 500
+
+
+def worker_env(env: dict[str, str], worker: int) -> dict[str, str]:
+    """The stack of the test session's ``worker``-th parallel worker (pytest-xdist), given the first
+    worker's (``env``): its own folder and ports, so that two workers' tests never share a service."""
+    if worker == 0:
+        return dict(env)
+    moved = {
+        name: str(int(value) + WORKER_PORT_STEP * worker)
+        for name, value in env.items()
+        if name.endswith("_PORT")
+    }
+    moved["CORD_STACK_DIR"] = f"{env['CORD_STACK_DIR']}-worker{worker}"
+    return moved

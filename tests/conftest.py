@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-from devstack.stacks import stack_env
+from devstack.stacks import stack_env, worker_env
 
-for name, value in stack_env("tests").items():
-    os.environ.setdefault(name, value)  # a variable already set (another checkout's ports) wins
+# make test runs the suite on parallel workers (pytest-xdist's PYTEST_XDIST_WORKER: gw0, gw1, ...), each
+# with a stack of its own. A variable already set (another checkout's ports) wins for the first worker.
+first = {name: os.environ.get(name, value) for name, value in stack_env("tests").items()}
+os.environ.update(worker_env(first, int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])))
 
 from devstack.stack import Stack  # noqa: E402 (needs the variables above)
 
@@ -33,3 +36,12 @@ os.environ.update(
 # tests whose behaviour is right. The properties here assert behaviour only.
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On parallel workers (``--dist loadgroup``) a module's tests run on one worker, so its module
+    fixtures (a real Airflow, a built warehouse) are set up once; a module marked with a group of its
+    own (``SUPERSET``, tests/integration/conftest.py) joins that group's worker."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

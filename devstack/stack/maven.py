@@ -8,6 +8,7 @@ resolution cut off half-way is simply done again.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -64,6 +65,14 @@ class Artifacts:
         if mvn is None:
             raise StackError(f"{self.name} comes from Maven Central: install Maven (apt-get install maven)")
         CACHE.mkdir(parents=True, exist_ok=True)
+        # One Maven at a time on the machine: two (two test workers' stacks starting together) would
+        # write the same files of Maven's local repository at once.
+        with (CACHE / ".resolve.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self.folder.is_dir():  # resolved by the Maven we waited for
+                self._resolve_into_cache(mvn)
+
+    def _resolve_into_cache(self, mvn: str) -> None:
         with tempfile.TemporaryDirectory(dir=CACHE, prefix=f".{self.name}-") as work:
             pom = Path(work) / "pom.xml"
             dependencies = "\n".join(DEPENDENCY.format(*c.split(":")) for c in self.coordinates)
@@ -77,12 +86,7 @@ class Artifacts:
                 tail = "\n    ".join((done.stdout + done.stderr).strip().splitlines()[-10:])
                 wanted = ", ".join(self.coordinates)
                 raise StackError(f"Maven could not resolve {self.name} ({wanted}):\n    {tail}")
-            try:
-                (Path(work) / "lib").rename(self.folder)
-            except OSError:
-                if not self.folder.is_dir():
-                    raise
-                # another stack resolved the same set meanwhile: theirs is complete
+            (Path(work) / "lib").rename(self.folder)
 
 
 def log4j2_properties(quiet: dict[str, tuple[str, str]]) -> str:

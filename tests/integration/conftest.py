@@ -41,6 +41,10 @@ def stack():
         stack.down()
 
 
+# The modules that use Superset run on one parallel worker (tests/conftest.py), which starts it once.
+SUPERSET = pytest.mark.xdist_group("superset")
+
+
 @pytest.fixture(scope="session")
 def superset(stack):
     """The stack's Superset, started once for the tests that use it (it takes a minute); stopped with the
@@ -199,7 +203,13 @@ def real_airflow(
     when first parsed, so that only the DAGs a test unpauses run: ``bi_refresh`` would otherwise follow
     every green run (with ``scheduled_runs``: the scheduler creates asset-triggered runs on that switch)."""
     ensure_airflow_db(stack)
-    extra_env = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True", **extra_env}
+    extra_env = {
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        # Two test workers' Airflows share the machine's cores (make test): four task starts at once
+        # already take half of the default 30 s to parse the DAG on a quiet 2-core machine.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        **extra_env,
+    }
     services = AirflowServices(stack, extra_env=extra_env, workers=workers, scheduled_runs=scheduled_runs)
     services.start()  # stops what it started when it fails
     try:

@@ -20,8 +20,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from devstack.stack.config import SUPERSET_ADMIN
 from include.cdc.airflow.bi_refresh import refresh_superset
 from include.cdc.bi.superset import SupersetClient, SupersetTarget
+from tests.integration.conftest import SUPERSET
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, SUPERSET]
 
 run_task = refresh_superset.function  # the task's body, as the worker calls it
 

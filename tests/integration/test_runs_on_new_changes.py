@@ -4,10 +4,9 @@ real Kafka (SASL_SSL, as the pipeline connects).
 With scheduled runs on (the scheduler creates asset-triggered runs on the same switch as cron runs)
 and a short interval: the cron's run of the latest 6-hour boundary, which the scheduler starts at once,
 is failed through the API so that it holds no run slot; quiet topics start no run over a few intervals;
-changes produced in transactions (commit markers in the logs) start one asset-triggered run within the
-interval, triggered by the watcher's Asset event; that run drains them, and the drained topics (markers
-past the last record included) then stay quiet over a few intervals. The triggerer's log holds no
-secret.
+changes produced in transactions (commit markers in the logs) start one asset-triggered run, triggered
+by the watcher's Asset event; that run drains them, and the drained topics (markers past the last
+record included) then stay quiet over a few intervals. The triggerer's log holds no secret.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from tests.integration.conftest import leaked_secrets, real_airflow
 pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
 DAG_ID = "product_cdc_sync"
-INTERVAL_SECONDS = 15
+INTERVAL_SECONDS = 5  # the watcher checks the topics this often: three checks per quiet spell
 QUIET_INTERVALS = 3
 API = 120  # seconds a busy API server may take to answer
 
@@ -70,10 +69,12 @@ def test_new_changes_start_a_run_and_quiet_topics_none(stack, corner, airflow, s
     # One transaction: every partition's end moves at its commit (a marker each), so the watcher sees
     # all of them at once rather than a first part that would start a second run an interval later.
     corner.produce(messages, transaction_size=len(messages))
+    # How soon is the benchmark's figure (devstack/bench/bi_latency.py); here, only that it comes, with
+    # room for a triggerer and a scheduler slowed by a busy machine.
     wait_until(
         lambda: airflow.runs_of(DAG_ID, "asset_triggered", started),
         "an asset-triggered run",
-        timeout=2 * INTERVAL_SECONDS,
+        timeout=API,
     )
     started_after = time.monotonic() - produced_at
     (run,) = airflow.runs_of(DAG_ID, "asset_triggered", started)
