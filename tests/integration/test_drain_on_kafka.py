@@ -1,8 +1,8 @@
 """The drain's rules on Apache Kafka, each case made by the broker itself: transactions committed,
 aborted and still open; compaction leaving offset gaps (also under the archive's newest record);
 records deleted before they were drained; partitions added between runs; topics deleted and recreated
-shorter and longer than the committed offset, with the README's recovery; a password or a CA the broker
-refuses.
+shorter and longer than the committed offset, with the recovery of docs/operations.md; a password or a CA
+the broker refuses.
 
 Records are written to the test's Product topic with confluent_kafka's own producer on the stack's
 PLAINTEXT listener, then drained and committed by the Airflow task bodies through the ``cord_kafka``
@@ -289,7 +289,7 @@ def test_a_recreated_topic_stops_the_drain_and_the_documented_recovery_loads_the
     with pytest.raises(AirflowFailException, match=r"recreated or the broker's log was reset.*not retried"):
         drain()
 
-    # The README's recovery: move the old log's objects out of raw/, replay the archive, run again.
+    # docs/operations.md's recovery: move the old log's objects out of raw/, replay the archive, rerun.
     client = corner.stack.s3.client()
     for key in corner.archive_keys():
         aside = key.replace("/raw/", "/raw-before-reset/", 1)

@@ -1,5 +1,6 @@
-"""The operator procedures of README.md ("When something fails") and the DAG's Docs tab, run step by step
-as written, with whole DAG runs: each ends green, and no run fails that the procedure does not announce.
+"""The operator procedures of docs/operations.md ("When something fails") and the DAG's Docs tab, run step
+by step as written, with whole DAG runs: each ends green, and no run fails that the procedure does not
+announce.
 
 Where a step names a command this machine does not have (`aws s3 mv`, `kafka-consumer-groups.sh`), the
 test does what that command does, through the same APIs (S3 copy and delete; a commit of the group's
