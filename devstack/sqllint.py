@@ -13,15 +13,15 @@ Every kind of SQL here is templated differently, so each goes through sqlfluff w
   psycopg's bound values ``%(name)s`` and ``%s``, and the ``{identifier}`` of ``include/cdc/sqlfiles.py``.
 * the dbt marts: the Jinja templater with sqlfluff's dbt builtins (``ref``, ``this``, ``is_incremental``);
   sqlfluff also renders the branch of ``is_incremental()`` that is not taken.
-* the dbt staging models: each is one call of the ``cdc_latest_state`` macro, which builds the SQL from
-  the contract in the model's yml, so only dbt renders them. They are compiled here by dbt itself, with
-  no database (below), twice: as a first build or full refresh, and as an incremental run. sqlfluff then
-  lints that SQL in ``include/dbt/target/sqlfluff/<run>/compiled/``: a finding names a line of that
-  file, and the SQL there comes from ``include/dbt/macros``.
+* the dbt staging models: each loops over the contract in its yml (macro ``cdc_contract``) and decodes
+  each column with the macro ``debezium_decode``, so only dbt renders them. They are compiled here by
+  dbt itself, with no database (below), twice: as a first build or full refresh, and as an incremental
+  run. sqlfluff then lints that SQL in ``include/dbt/target/sqlfluff/<run>/compiled/``: a finding names
+  a line of that file, and the SQL there comes from the model and ``include/dbt/macros``.
 
 Why not sqlfluff's dbt templater (sqlfluff-templater-dbt): it needs a database connection (it fills dbt's
 relation cache before it compiles a model, and ``is_incremental()`` asks the database), and it reports
-what it finds in a macro's SQL at line 1 of the one-line model that calls the macro.
+what it finds in a macro's SQL at the line of the model that calls the macro.
 
 Compiling without a database: dbt asks the database only which relations exist (the relation cache, and
 ``is_incremental()``, which is true when the model's table exists). Here the cache stays empty, every
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if staging:
         if args.command == "fix":
-            print("The staging models' SQL is the macros' output: fix include/dbt/macros by hand.")
+            print("The staging models' SQL is compiled by dbt: fix the models and macros by hand.")
         compiled = []
         for run in RUNS:
             folder = compile_offline(run)

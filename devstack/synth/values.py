@@ -148,7 +148,7 @@ def typed_default(column: Column, rng: random.Random, pk: int, now: datetime):
         return (now - timedelta(days=rng.randint(0, 3650))).date()
     if t.epoch_unit or t.name == "datetimeoffset":
         return _timestamp(rng, t, now)
-    length = int(t.length) if t.length and t.length.isdigit() else 40
+    length = 40 if t.length in {None, "max"} else t.length
     return f"{column.source_column}-{pk}"[:length]
 
 

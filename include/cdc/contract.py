@@ -3,7 +3,7 @@
 The contract lives in the dbt staging models' property files (``include/dbt/models/staging/*.yml``),
 so the staging SQL, the dbt docs and this module read one definition. A staging model takes part
 when its ``config.meta.cdc_source`` names the source table; each captured column carries
-``meta.source_column`` and ``meta.sqlserver_type``.
+``meta.source_column`` and ``meta.sqlserver_type`` (a mapping: ``SqlServerType``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -20,7 +21,6 @@ from include.cdc.errors import ConfigurationError
 STAGING_MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt" / "models" / "staging"
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # names that become SQL identifiers
-_TYPE_PATTERN = re.compile(r"^\s*(\w+)\s*(?:\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?\))?\s*$")
 
 INTEGER_TYPES = frozenset({"bigint", "int", "smallint", "tinyint"})
 DECIMAL_TYPES = frozenset({"decimal", "numeric", "money", "smallmoney"})
@@ -30,6 +30,15 @@ TEMPORAL_TYPES = frozenset({"date", "datetime", "smalldatetime", "datetime2", "d
 KNOWN_TYPES = (
     INTEGER_TYPES | DECIMAL_TYPES | FLOAT_TYPES | STRING_TYPES | TEMPORAL_TYPES | {"bit", "uniqueidentifier"}
 )
+# The parameters each type's mapping in the contract holds (the others hold none): all of them, so that
+# the dbt macro reads every cast's precision and scale from the contract and knows no defaults.
+_PARAMETERS = {
+    **dict.fromkeys(DECIMAL_TYPES, ("precision", "scale")),
+    **dict.fromkeys(STRING_TYPES - {"text", "ntext"}, ("length",)),
+    "datetime2": ("precision",),
+}
+FIXED_DECIMALS = {"money": (19, 4), "smallmoney": (10, 4)}  # SQL Server's, as (precision, scale)
+_EXAMPLE = "{type: decimal, precision: 18, scale: 2}"
 
 
 class ContractError(ConfigurationError):
@@ -38,30 +47,58 @@ class ContractError(ConfigurationError):
 
 @dataclass(frozen=True)
 class SqlServerType:
-    """A SQL Server column type, parsed far enough to know how Debezium encodes it."""
+    """A SQL Server column type, as the contract writes it: ``meta.sqlserver_type`` is a mapping of the
+    type's name (``type``) and the parameters that say how Debezium encodes it, e.g.
+    ``{type: decimal, precision: 10, scale: 3}``, ``{type: nvarchar, length: 200}``. dbt's decoding macro
+    (include/dbt/macros/debezium_decode.sql) reads the same fields; neither side parses type text."""
 
     name: str
-    length: str | None = None
+    length: int | Literal["max"] | None = None
     precision: int | None = None
     scale: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> SqlServerType:
-        match = _TYPE_PATTERN.match(text)
-        if not match or match.group(1).lower() not in KNOWN_TYPES:
-            raise ContractError(f"unsupported SQL Server type {text!r}")
-        name, first, second = match.group(1).lower(), match.group(2), match.group(3)
-        if name in {"decimal", "numeric", "datetime2"} and first is not None and not first.isdigit():
-            raise ContractError(f"unsupported SQL Server type {text!r}: {name} takes a number")
-        if name in {"decimal", "numeric"}:
-            return cls(name, precision=int(first or 18), scale=int(second or 0))
-        if name == "money":
-            return cls(name, precision=19, scale=4)
-        if name == "smallmoney":
-            return cls(name, precision=10, scale=4)
-        if name == "datetime2":
-            return cls(name, precision=int(first) if first is not None else 7)
-        return cls(name, length=first)
+    def from_contract(cls, spec: object) -> SqlServerType:
+        """The type a contract column declares; ContractError says what is wrong with the mapping."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+            raise ContractError(
+                f"sqlserver_type must be a mapping with a type, e.g. {_EXAMPLE}, got {spec!r}"
+            )
+        name = spec["type"]
+        if name not in KNOWN_TYPES:
+            raise ContractError(
+                f"unsupported SQL Server type {name!r} (supported: {', '.join(sorted(KNOWN_TYPES))})"
+            )
+        wanted = _PARAMETERS.get(name, ())
+        given = set(spec) - {"type"}
+        if given != set(wanted):
+            raise ContractError(
+                f"SQL Server type {name} takes {', '.join(wanted) or 'no parameters'}, "
+                f"got {', '.join(sorted(given)) or 'none'}"
+            )
+        sql_type = cls(name, **{key: spec[key] for key in wanted})
+        sql_type._check(spec)
+        return sql_type
+
+    def _check(self, spec: dict) -> None:
+        def number(key: str, low: int, high: int) -> None:
+            value = spec[key]
+            if type(value) is not int or not low <= value <= high:
+                raise ContractError(
+                    f"SQL Server type {self.name}: {key} must be a whole number {low}..{high}, got {value!r}"
+                )
+
+        if self.name in FIXED_DECIMALS:
+            if (self.precision, self.scale) != FIXED_DECIMALS[self.name]:
+                precision, scale = FIXED_DECIMALS[self.name]
+                raise ContractError(f"SQL Server type {self.name} is precision {precision}, scale {scale}")
+        elif self.precision is not None and self.scale is not None:
+            number("precision", 1, 38)
+            number("scale", 0, self.precision)
+        elif self.precision is not None:
+            number("precision", 0, 7)
+        if self.length is not None and self.length != "max":
+            number("length", 1, 8000)
 
     @property
     def epoch_unit(self) -> str | None:
@@ -140,7 +177,7 @@ def _table_from_model(model: dict, path: Path) -> SourceTable | None:
         if "source_column" not in col_meta:
             continue  # a column staging adds (deleted, cdc_op, ...), not a captured one
         try:
-            sql_type = SqlServerType.parse(col_meta["sqlserver_type"])
+            sql_type = SqlServerType.from_contract(col_meta["sqlserver_type"])
         except (KeyError, ContractError) as exc:
             raise ContractError(f"{path}: column {col['name']}: {exc}") from exc
         columns.append(

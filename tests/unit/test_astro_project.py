@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from devstack.sqlserver_init import OUTPUT as INIT_SQL
-from devstack.sqlserver_init import render, seed_rows
+from devstack.sqlserver_init import render, seed_rows, type_ddl
 from devstack.synth.debezium_encoding import CONNECTOR_VERSION, TableEncoder, lsn
 from include.cdc.contract import SqlServerType, load_contract, table
 from include.cdc.debezium.envelope import parse_change_event
@@ -292,7 +292,7 @@ def debezium_epoch_unit(time_precision_mode: str, sql_type: SqlServerType) -> st
 def test_the_connector_writes_timestamps_in_the_units_the_contract_decodes():
     mode = connector()["time.precision.mode"]
     types = {c.sqlserver_type for t in load_contract() for c in t.columns if c.sqlserver_type.epoch_unit}
-    types |= {SqlServerType.parse(f"datetime2({p})") for p in range(8)}
+    types |= {SqlServerType("datetime2", precision=p) for p in range(8)}
     for sql_type in types:
         assert debezium_epoch_unit(mode, sql_type) == sql_type.epoch_unit, sql_type
 
@@ -329,12 +329,12 @@ def test_the_committed_sqlserver_init_script_is_what_the_contract_gives():
     assert INIT_SQL.read_text(encoding="utf-8") == render(), "run: python -m devstack.sqlserver_init"
 
 
-def created_columns(sql: str, schema: str, name: str) -> tuple[dict[str, SqlServerType], list[str]]:
-    """Columns and types of one CREATE TABLE of the script, and its primary key columns."""
+def created_columns(sql: str, schema: str, name: str) -> tuple[dict[str, str], list[str]]:
+    """Columns and their types' text in one CREATE TABLE of the script, and its primary key columns."""
     body = re.search(rf"CREATE TABLE \[{schema}\]\.\[{name}\] \((.*?)\n    \);", sql, re.DOTALL).group(1)
     columns = re.findall(r"^\s*\[(\w+)\] (\w+(?:\([\w,]+\))?) (?:NOT )?NULL,?$", body, re.MULTILINE)
     primary_key = re.search(r"PRIMARY KEY \(([^)]*)\)", body).group(1)
-    return {c: SqlServerType.parse(t) for c, t in columns}, re.findall(r"\[(\w+)\]", primary_key)
+    return dict(columns), re.findall(r"\[(\w+)\]", primary_key)
 
 
 def test_the_init_script_creates_every_contract_column_with_its_type_and_enables_cdc_on_each_table():
@@ -343,7 +343,7 @@ def test_the_init_script_creates_every_contract_column_with_its_type_and_enables
     assert "EXEC sys.sp_cdc_enable_db;" in sql
     for t in settings.contract:
         columns, primary_key = created_columns(sql, t.schema, t.table)
-        assert columns == {c.source_column: c.sqlserver_type for c in t.columns}, t.table
+        assert columns == {c.source_column: type_ddl(c.sqlserver_type) for c in t.columns}, t.table
         assert primary_key == [c.source_column for c in t.key_columns], t.table
         assert (
             f"EXEC sys.sp_cdc_enable_table @source_schema = N'{t.schema}', @source_name = N'{t.table}',"

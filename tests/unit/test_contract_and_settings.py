@@ -37,42 +37,61 @@ def test_the_contract_holds_every_column_its_property_files_declare_in_their_ord
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("spec", "expected"),
     [
-        ("decimal(10,3)", SqlServerType("decimal", precision=10, scale=3)),
-        ("money", SqlServerType("money", precision=19, scale=4)),
-        ("datetime2", SqlServerType("datetime2", precision=7)),
-        ("nvarchar(max)", SqlServerType("nvarchar", length="max")),
+        ({"type": "decimal", "precision": 10, "scale": 3}, SqlServerType("decimal", precision=10, scale=3)),
+        ({"type": "money", "precision": 19, "scale": 4}, SqlServerType("money", precision=19, scale=4)),
+        ({"type": "datetime2", "precision": 7}, SqlServerType("datetime2", precision=7)),
+        ({"type": "nvarchar", "length": "max"}, SqlServerType("nvarchar", length="max")),
+        ({"type": "nvarchar", "length": 200}, SqlServerType("nvarchar", length=200)),
+        ({"type": "bigint"}, SqlServerType("bigint")),
     ],
 )
-def test_type_parsing(text, expected):
-    assert SqlServerType.parse(text) == expected
+def test_a_contract_type_is_a_mapping_of_its_name_and_parameters(spec, expected):
+    assert SqlServerType.from_contract(spec) == expected
 
 
 @pytest.mark.parametrize(
-    ("text", "unit"),
+    ("spec", "unit"),
     [
-        ("datetime", "ms"),
-        ("datetime2(3)", "ms"),
-        ("datetime2(6)", "us"),
-        ("datetime2(7)", "ns"),
-        ("date", "days"),
+        ({"type": "datetime"}, "ms"),
+        ({"type": "datetime2", "precision": 3}, "ms"),
+        ({"type": "datetime2", "precision": 6}, "us"),
+        ({"type": "datetime2", "precision": 7}, "ns"),
+        ({"type": "date"}, "days"),
     ],
 )
-def test_epoch_units(text, unit):
-    assert SqlServerType.parse(text).epoch_unit == unit
+def test_epoch_units(spec, unit):
+    assert SqlServerType.from_contract(spec).epoch_unit == unit
 
 
-def test_unknown_type_is_an_error():
-    with pytest.raises(ContractError, match="unsupported"):
-        SqlServerType.parse("geography")
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("decimal(10,2)", "must be a mapping"),  # the old text form
+        ({"type": "geography"}, "unsupported SQL Server type 'geography'"),
+        ({"type": "Decimal", "precision": 10, "scale": 2}, "unsupported"),
+        ({"type": "decimal", "precision": 10}, "takes precision, scale, got precision"),
+        ({"type": "decimal", "precision": 10, "scale": 11}, "scale must be a whole number 0..10"),
+        ({"type": "decimal", "precision": "10", "scale": 2}, "precision must be a whole number"),
+        ({"type": "money", "precision": 18, "scale": 2}, "money is precision 19, scale 4"),
+        ({"type": "datetime2"}, "takes precision"),
+        ({"type": "datetime2", "precision": 8}, "precision must be a whole number 0..7"),
+        ({"type": "nvarchar"}, "takes length"),
+        ({"type": "nvarchar", "length": "200"}, "length must be a whole number"),
+        ({"type": "int", "length": 4}, "int takes no parameters, got length"),
+    ],
+)
+def test_a_contract_type_the_decoders_cannot_read_is_an_error(spec, message):
+    with pytest.raises(ContractError, match=message):
+        SqlServerType.from_contract(spec)
 
 
 def test_contract_error_names_the_file_and_column(tmp_path: Path):
     (tmp_path / "stg_x.yml").write_text(
         "models:\n  - name: stg_x\n    config: {meta: {cdc_source: {table: dbo.X, bronze_table: x_cdc, "
         "primary_key: [id]}}}\n    columns:\n      - name: id\n        meta: {source_column: ID, "
-        "sqlserver_type: hierarchyid}\n"
+        "sqlserver_type: {type: hierarchyid}}\n"
     )
     with pytest.raises(ContractError, match=r"stg_x.yml: column id"):
         load_contract(tmp_path)
@@ -124,7 +143,7 @@ def test_names_that_become_sql_identifiers_are_validated(tmp_path: Path):
     (tmp_path / "stg_x.yml").write_text(
         "models:\n  - name: stg_x\n    config: {unique_key: [id], meta: {cdc_source: {table: dbo.X, "
         'bronze_table: "x_cdc; drop table y"}}}\n    columns:\n      - name: id\n'
-        "        meta: {source_column: ID, sqlserver_type: bigint}\n"
+        "        meta: {source_column: ID, sqlserver_type: {type: bigint}}\n"
     )
     with pytest.raises(ContractError, match="is not a lower-case SQL identifier"):
         load_contract(tmp_path)

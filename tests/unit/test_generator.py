@@ -17,12 +17,14 @@ from include.cdc.contract import SqlServerType
 
 def test_decimal_in_base64_matches_the_reference_example():
     # Debezium's docs: 10.2345 with scale 4 is the unscaled 102345, bytes 01 8F C9, base64 AY/J.
-    assert encode_value(SqlServerType.parse("decimal(10,4)"), Decimal("10.2345"), "precise") == "AY/J"
+    assert (
+        encode_value(SqlServerType("decimal", precision=10, scale=4), Decimal("10.2345"), "precise") == "AY/J"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "-128.5", "127", "255.99", "-922337203685477.5808"])
 def test_negative_and_boundary_decimals_are_twos_complement(value):
-    encoded = encode_value(SqlServerType.parse("money"), Decimal(value), "precise")
+    encoded = encode_value(SqlServerType("money", precision=19, scale=4), Decimal(value), "precise")
     unscaled = int.from_bytes(base64.b64decode(encoded), "big", signed=True)
     assert Decimal(unscaled).scaleb(-4) == Decimal(value)
 
@@ -32,25 +34,25 @@ def test_negative_and_boundary_decimals_are_twos_complement(value):
     [("-0.0128", "gA=="), ("-0.0129", "/38="), ("0.0128", "AIA="), ("-922337203685477.5808", "gAAAAAAAAAA=")],
 )
 def test_decimal_bytes_are_the_shortest_twos_complement_like_java(value, encoded):
-    assert encode_value(SqlServerType.parse("money"), Decimal(value), "precise") == encoded
+    assert encode_value(SqlServerType("money", precision=19, scale=4), Decimal(value), "precise") == encoded
 
 
 def test_string_decimals_keep_their_scale():
-    assert encode_value(SqlServerType.parse("decimal(10,3)"), Decimal("1.5"), "string") == "1.500"
+    assert encode_value(SqlServerType("decimal", precision=10, scale=3), Decimal("1.5"), "string") == "1.500"
 
 
 def test_time_encodings_follow_the_column_precision():
     moment = datetime(2026, 1, 5, 6, 0, 0, 123456)
     micros = 1_767_592_800_123_456
-    assert encode_value(SqlServerType.parse("datetime"), moment, "precise") == micros // 1000
-    assert encode_value(SqlServerType.parse("datetime2(3)"), moment, "precise") == micros // 1000
-    assert encode_value(SqlServerType.parse("datetime2(6)"), moment, "precise") == micros
+    assert encode_value(SqlServerType("datetime"), moment, "precise") == micros // 1000
+    assert encode_value(SqlServerType("datetime2", precision=3), moment, "precise") == micros // 1000
+    assert encode_value(SqlServerType("datetime2", precision=6), moment, "precise") == micros
     assert (
-        encode_value(SqlServerType.parse("datetime2(7)"), moment, "precise", sub_micro=700)
+        encode_value(SqlServerType("datetime2", precision=7), moment, "precise", sub_micro=700)
         == micros * 1000 + 700
     )
-    assert encode_value(SqlServerType.parse("date"), date(1970, 1, 11), "precise") == 10
-    zoned = encode_value(SqlServerType.parse("datetimeoffset"), moment.replace(tzinfo=UTC), "precise")
+    assert encode_value(SqlServerType("date"), date(1970, 1, 11), "precise") == 10
+    zoned = encode_value(SqlServerType("datetimeoffset"), moment.replace(tzinfo=UTC), "precise")
     assert zoned == "2026-01-05T06:00:00.123456Z"
 
 

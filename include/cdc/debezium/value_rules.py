@@ -43,7 +43,7 @@ def shown(value: object) -> str:
     return text if len(text) <= 40 else f"{text[:37]}..."
 
 
-# -- What staging's casts take (include/dbt/macros/debezium_decode.sql and cdc_latest_state.sql) ----
+# -- What staging's casts take (include/dbt/macros/debezium_decode.sql, models/staging/) ----
 
 _INTEGER_RANGES = {
     "tinyint": (0, 255),

@@ -1,35 +1,13 @@
 {#
   Decoding of Debezium SQL Server column values (JsonConverter, default settings), driven by the
-  sqlserver_type each contract column declares. See docs/debezium-encodings.md:
+  sqlserver_type each contract column declares: a mapping such as {type: decimal, precision: 10,
+  scale: 3}, which include/cdc/contract.py checks (every parameter a cast needs is there; money and
+  smallmoney spell their fixed precision and scale). See docs/debezium-encodings.md:
     decimal/numeric/money: base64 of the unscaled two's-complement integer, or a plain string
     datetime/datetime2(0-3): epoch ms; datetime2(4-6): epoch µs; datetime2(7): epoch ns
     date: days since 1970-01-01; datetimeoffset: ISO-8601 string; bit: true/false
   PostgreSQL keeps microseconds, so datetime2(7)'s 100 ns steps are truncated.
 #}
-
-{% macro sqlserver_type(type_text) -%}
-    {%- set m = modules.re.match('^\s*(\w+)\s*(?:\(\s*(\w+)\s*(?:,\s*(\d+)\s*)?\))?\s*$', type_text) -%}
-    {%- if not m -%}
-        {{ exceptions.raise_compiler_error("unsupported SQL Server type '" ~ type_text ~ "'") }}
-    {%- endif -%}
-    {%- set name = m.group(1) | lower -%}
-    {%- set first, second = m.group(2), m.group(3) -%}
-    {%- if name in ('decimal', 'numeric', 'datetime2') and first is not none and not first.isdigit() -%}
-        {{ exceptions.raise_compiler_error("unsupported SQL Server type '" ~ type_text ~ "': " ~ name ~ " takes a number") }}
-    {%- endif -%}
-    {%- if name in ('decimal', 'numeric') -%}
-        {{ return({'name': name, 'precision': (first or 18) | int, 'scale': (second or 0) | int}) }}
-    {%- elif name == 'money' -%}
-        {{ return({'name': name, 'precision': 19, 'scale': 4}) }}
-    {%- elif name == 'smallmoney' -%}
-        {{ return({'name': name, 'precision': 10, 'scale': 4}) }}
-    {%- elif name == 'datetime2' -%}
-        {{ return({'name': name, 'precision': (first if first is not none else 7) | int}) }}
-    {%- else -%}
-        {{ return({'name': name, 'length': first}) }}
-    {%- endif -%}
-{%- endmacro %}
-
 
 {% macro debezium_decimal(text_value, scale) -%}
     {#- A signed big-endian integer of up to 16 bytes, from base64, scaled down by 10^scale. -#}
@@ -61,33 +39,40 @@
 {%- endmacro %}
 
 
+{#- One contract column (its properties: name, meta.source_column, meta.sqlserver_type) of a Debezium
+    row image (a jsonb expression), as the column's PostgreSQL type. -#}
 {% macro debezium_decode(image, column) -%}
-    {%- set t = sqlserver_type(column.meta.sqlserver_type) -%}
+    {%- set t = column.meta.sqlserver_type -%}
     {%- set raw = "(" ~ image ~ " ->> '" ~ column.meta.source_column ~ "')" -%}
     {%- set integers = {'bigint': 'bigint', 'int': 'integer', 'smallint': 'smallint', 'tinyint': 'smallint'} -%}
-    {%- if t.name in integers -%}
-        {{ raw }}::{{ integers[t.name] }}
-    {%- elif t.name == 'bit' -%}
+    {%- set strings = ('char', 'varchar', 'nchar', 'nvarchar', 'text', 'ntext') -%}
+    {%- if t is not mapping -%}
+        {{ exceptions.raise_compiler_error(column.name ~ ": meta.sqlserver_type must be a mapping such as {type: decimal, precision: 18, scale: 2}") }}
+    {%- elif t.type in integers -%}
+        {{ raw }}::{{ integers[t.type] }}
+    {%- elif t.type == 'bit' -%}
         {{ raw }}::boolean
-    {%- elif t.name in ('decimal', 'numeric', 'money', 'smallmoney') -%}
+    {%- elif t.type in ('decimal', 'numeric', 'money', 'smallmoney') -%}
         ({{ debezium_decimal(raw, t.scale) }})::numeric({{ t.precision }}, {{ t.scale }})
-    {%- elif t.name == 'real' -%}
+    {%- elif t.type == 'real' -%}
         {{ raw }}::real
-    {%- elif t.name == 'float' -%}
+    {%- elif t.type == 'float' -%}
         {{ raw }}::double precision
-    {%- elif t.name == 'uniqueidentifier' -%}
+    {%- elif t.type == 'uniqueidentifier' -%}
         {{ raw }}::uuid
-    {%- elif t.name == 'date' -%}
+    {%- elif t.type == 'date' -%}
         (date '1970-01-01' + {{ raw }}::integer)
-    {%- elif t.name == 'datetimeoffset' -%}
+    {%- elif t.type == 'datetimeoffset' -%}
         {{ raw }}::timestamptz
-    {%- elif t.name in ('datetime', 'smalldatetime') or (t.name == 'datetime2' and t.precision <= 3) -%}
+    {%- elif t.type in ('datetime', 'smalldatetime') or (t.type == 'datetime2' and t.precision <= 3) -%}
         (timestamp '1970-01-01' + {{ raw }}::bigint * interval '1 millisecond')
-    {%- elif t.name == 'datetime2' and t.precision <= 6 -%}
+    {%- elif t.type == 'datetime2' and t.precision <= 6 -%}
         (timestamp '1970-01-01' + {{ raw }}::bigint * interval '1 microsecond')
-    {%- elif t.name == 'datetime2' -%}
+    {%- elif t.type == 'datetime2' -%}
         (timestamp '1970-01-01' + floor({{ raw }}::numeric / 1000)::bigint * interval '1 microsecond')
-    {%- else -%}
+    {%- elif t.type in strings -%}
         {{ raw }}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(column.name ~ ": no decoding for SQL Server type '" ~ t.type ~ "'") }}
     {%- endif -%}
 {%- endmacro %}
