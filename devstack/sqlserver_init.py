@@ -25,7 +25,9 @@ from include.cdc.contract import Column, SourceTable, SqlServerType, load_contra
 from include.cdc.settings import Settings
 
 OUTPUT = Path(__file__).resolve().parent / "compose" / "sqlserver_cdc_init.sql"
-SEED_PRODUCTS = 8  # enough for the first run's checks to pass (supplier and language shares, README)
+SEED_PRODUCTS = (
+    8  # enough for the first run's checks to pass (supplier and language shares, docs/operations.md)
+)
 SEED = 7
 
 HEADER = """\

@@ -193,7 +193,7 @@ class Stack:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "PYTHONPATH": str(REPO),
             # glibc's default of 8 malloc arenas per core keeps freed batch buffers of the worker threads
-            # mapped: two arenas hold a million-event load under 400 MB (README, Benchmark).
+            # mapped: two arenas hold a million-event load under 400 MB (docs/benchmark.md, Memory).
             "MALLOC_ARENA_MAX": "2",
             "PRODUCT_CDC_ALERT_RECIPIENTS": "data-alerts@cord.local",
             "PRODUCT_CDC_ALERT_FROM": "airflow@cord.local",

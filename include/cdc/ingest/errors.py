@@ -14,7 +14,7 @@ class LostOffsets(DrainError, PermanentError):
 
 class LogReplaced(DrainError, PermanentError):
     """The archive or the committed offset belongs to another log than the one Kafka now holds: the
-    README's procedure for a recreated topic moves on."""
+    procedure for a recreated topic (docs/operations.md) moves on."""
 
 
 class KafkaRefused(DrainError, ConfigurationError):

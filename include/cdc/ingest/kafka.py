@@ -170,8 +170,8 @@ class Broker:
                 + (
                     f"Records were deleted by retention before they were drained. {LOST_DO}"
                     if kind is LostOffsets
-                    else "The topic was recreated or the broker's log was reset. See the README, 'When the "
-                    "topic was recreated or the broker's log reset'."
+                    else "The topic was recreated or the broker's log was reset. See docs/operations.md, "
+                    "'When the topic was recreated or the broker's log reset'."
                 )
             )
         return DrainError(f"Kafka (connection {self.conn_id!r}) returned an error while draining: {error}")

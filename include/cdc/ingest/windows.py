@@ -130,7 +130,8 @@ class Window:
                 f"{self.name}: offset {offset} in Kafka holds another record than the archive's object "
                 f"holds there. The topic was recreated or the broker's log was reset since that object was "
                 f"written, so the archive's objects do not cover this log's offsets. Nothing was landed or "
-                f"committed. See the README, 'When the topic was recreated or the broker's log reset'."
+                f"committed. See docs/operations.md, 'When the topic was recreated or the broker's log "
+                f"reset'."
             )
 
     def reached_end(self, offset: int) -> None:
@@ -148,9 +149,10 @@ class Window:
 
 
 LOST_DO = (
-    "Re-snapshot the table with Debezium (an incremental snapshot signal), then take the README's steps "
-    "'When the topic was recreated or the broker's log reset' for this topic; or, to accept the loss, rerun "
-    "with the 'accept_lost_offsets' param (rows deleted in the lost range then stay live)."
+    "Re-snapshot the table with Debezium (an incremental snapshot signal), then take the steps of "
+    "docs/operations.md, 'When the topic was recreated or the broker's log reset', for this topic; or, to "
+    "accept the loss, rerun with the 'accept_lost_offsets' param (rows deleted in the lost range then stay "
+    "live)."
 )
 
 
@@ -158,8 +160,8 @@ def log_ends_early(name: str, log_end: int, reached: str) -> LogReplaced:
     """The log ends below what the group or the archive already reached: it is another log."""
     return LogReplaced(
         f"{name}: the log ends at offset {log_end}, but {reached}. The topic was recreated or the broker's "
-        f"log was reset. Nothing was landed or committed. See the README, 'When the topic was recreated or "
-        f"the broker's log reset'."
+        f"log was reset. Nothing was landed or committed. See docs/operations.md, 'When the topic was "
+        f"recreated or the broker's log reset'."
     )
 
 
