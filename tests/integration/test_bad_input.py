@@ -108,7 +108,7 @@ def test_each_bad_record_is_quarantined_with_its_reason_and_the_rest_is_handled(
     assert loaded["tombstones"] == generator.total.tombstones + 1
     assert loaded["rows_loaded"] == generator.total.envelopes + len(handled) - 1
     rows = corner.query(
-        "select kafka_offset, reason, quarantine_key from bronze.quarantine order by kafka_offset"
+        "select kafka_offset, reason, quarantine_key from cdc_meta.quarantine order by kafka_offset"
     )
     expected_reasons = [*BAD.values(), "missing key", *BAD_KEYS.values()]
     assert len(rows) == len(expected_reasons)
@@ -153,7 +153,7 @@ def test_more_quarantined_records_than_the_limit_fail_the_run_after_loading_the_
         tasks.load_bronze.function(params=RUN)
 
     assert corner.bronze_rows() == generator.total.envelopes + len(handled) - 1
-    assert corner.scalar("select count(*) from bronze.quarantine") == 17
+    assert corner.scalar("select count(*) from cdc_meta.quarantine") == 17
     assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0  # nothing is loaded twice
 
 
@@ -199,7 +199,7 @@ def test_truncate_message_and_mismatched_key_events_are_quarantined_and_a_trunca
     assert "full_refresh" in str(raised.value)
 
     reasons = [
-        r["reason"] for r in corner.query("select reason from bronze.quarantine order by kafka_offset")
+        r["reason"] for r in corner.query("select reason from cdc_meta.quarantine order by kafka_offset")
     ]
     assert len(reasons) == len(bad)
     for reason, (_, _, expected) in zip(reasons, bad, strict=True):

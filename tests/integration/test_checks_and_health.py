@@ -103,9 +103,11 @@ def test_health_check_passes_then_warns_then_fails(warehouse, capsys):
     )
     assert health.main([]) == 0
     out = capsys.readouterr().out
-    assert f"PASS: 0 failed, 0 warnings, {len(every_layer)} passed" in out
+    assert f"PASS: 0 failed, 0 warnings, {len(every_layer) + 1} passed" in out
     for relation in every_layer:
         assert f"PASS  {relation}" in out
+    assert "PASS  cdc_meta.quarantine" in out
+    assert "nothing quarantined in the last load" in out
 
     warehouse.execute("truncate marts.dim_product_search")
     assert health.main([]) == 0

@@ -90,10 +90,10 @@ def assert_bronze_is_the_archive_and_the_produced_records(corner, generator) -> 
     for previous, current in itertools.pairwise(sorted(ObjectKey.parse(k) for k in archive)):
         if (previous.topic, previous.partition) == (current.topic, current.partition):
             assert previous.last_offset < current.first_offset, (previous, current)
-    assert {r["object_key"] for r in corner.query("select object_key from bronze.load_ledger")} == set(
+    assert {r["object_key"] for r in corner.query("select object_key from cdc_meta.load_ledger")} == set(
         archive
     )
-    assert corner.scalar("select count(*) from bronze.quarantine") == 0
+    assert corner.scalar("select count(*) from cdc_meta.quarantine") == 0
 
 
 def assert_exactly_once_and_equal(corner, generator) -> None:
@@ -166,7 +166,7 @@ def test_random_kills_during_the_drain_then_any_reruns(corner, monkeypatch, seed
     ("relation", "query_fragment"),
     [
         ("marts.dim_product_search", "dim_product_search"),  # during the dbt group
-        ("bronze.run_metrics", "for_sale_share"),  # during the checks
+        ("cdc_meta.run_metrics", "for_sale_share"),  # during the checks
     ],
 )
 def test_crash_during_dbt_or_checks_then_rerun(dag, corner, relation, query_fragment):

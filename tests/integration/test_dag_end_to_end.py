@@ -187,7 +187,7 @@ def test_when_the_load_fails_no_dbt_task_runs(corner, monkeypatch):
     ensure_airflow_db(corner.stack)
     dag = load_dag()
     corner.produce([m for batch in corner.generator(products=10, events=300).batches() for m in batch])
-    corner.execute("create schema bronze; create view bronze.load_ledger as select 1 as unusable")
+    corner.execute("create schema cdc_meta; create view cdc_meta.load_ledger as select 1 as unusable")
 
     run = run_dag(dag)
 

@@ -146,7 +146,7 @@ def test_records_that_are_not_change_events_are_quarantined_and_counted(corner):
 
     assert loaded["total"]["quarantined"] == 2
     rows = corner.query(
-        "select kafka_offset, reason, quarantine_key from bronze.quarantine order by kafka_offset"
+        "select kafka_offset, reason, quarantine_key from cdc_meta.quarantine order by kafka_offset"
     )
     assert [r["reason"] for r in rows] == [
         "value is not JSON: Expecting value: line 1 column 1 (char 0)",
@@ -177,7 +177,7 @@ def test_full_refresh_rebuilds_bronze_from_the_archive(corner):
     )
     assert after == before
     assert loaded["total"]["rows_loaded"] == 1500
-    assert corner.scalar("select count(*) from bronze.load_ledger") == loaded["total"]["objects"]
+    assert corner.scalar("select count(*) from cdc_meta.load_ledger") == loaded["total"]["objects"]
 
 
 def test_max_events_caps_one_run(corner):

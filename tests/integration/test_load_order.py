@@ -53,7 +53,8 @@ def test_an_object_landing_after_a_later_one_was_loaded_is_loaded_too(corner):
 
     assert first["objects"] == 2
     assert second["objects"] == 1
-    assert corner.scalar("select object_key from bronze.load_ledger order by loaded_at desc limit 1") == late
+    newest = "select object_key from cdc_meta.load_ledger order by loaded_at desc limit 1"
+    assert corner.scalar(newest) == late
     assert bronze_offsets(corner) == expected
     assert first["rows_loaded"] + second["rows_loaded"] == len(expected)
     assert tasks.load_bronze.function(params=RUN)["total"]["objects"] == 0
@@ -76,6 +77,6 @@ def test_objects_that_overlap_load_every_record_once(corner):
     assert (
         loaded["duplicates_skipped"] == sum(r.value is not None for r in records[50:60] + records[60:90]) - 1
     )
-    assert corner.query("select kafka_offset, reason from bronze.quarantine") == [
+    assert corner.query("select kafka_offset, reason from cdc_meta.quarantine") == [
         {"kafka_offset": 55, "reason": "value is not JSON: Expecting value: line 1 column 1 (char 0)"}
     ]

@@ -103,7 +103,7 @@ def test_an_object_partly_in_bronze_goes_through_the_temporary_table_and_counts_
     assert bronze_offsets(corner) == expected
     assert first["rows_loaded"] + counts["rows_loaded"] == len(expected)
     ledger = corner.query(
-        "select rows_loaded, duplicates_skipped from bronze.load_ledger order by first_offset desc limit 1"
+        "select rows_loaded, duplicates_skipped from cdc_meta.load_ledger order by first_offset desc limit 1"
     )
     assert ledger == [{"rows_loaded": counts["rows_loaded"], "duplicates_skipped": in_both}]
 
@@ -119,7 +119,7 @@ def test_a_row_postgresql_refuses_is_quarantined_on_the_direct_path_too(corner, 
     assert counts["duplicates_skipped"] == 0
     assert counts["rows_loaded"] == sum(r.value is not None for r in records) - 1
     assert through_temp_table(sent) == []
-    assert corner.query("select kafka_offset, reason from bronze.quarantine") == [
+    assert corner.query("select kafka_offset, reason from cdc_meta.quarantine") == [
         {"kafka_offset": 3, "reason": "PostgreSQL refuses it: value overflows numeric format"}
     ]
     assert 3 not in bronze_offsets(corner)

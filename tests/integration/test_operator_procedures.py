@@ -137,7 +137,7 @@ def test_quarantine_limit_procedure(dag, corner, monkeypatch):
     assert failed.task_tries["load_bronze"] == 1, "no retry: it would pass without a word"
     assert {s for t, s in failed.task_states.items() if t.startswith("dbt.")} == {"upstream_failed"}
 
-    reasons = corner.query("select reason, count(*) as records from bronze.quarantine group by 1")
+    reasons = corner.query("select reason, count(*) as records from cdc_meta.quarantine group by 1")
     assert [r["records"] for r in reasons] == [3]
     rerun = run_dag(dag)  # the producer is fixed: trigger a normal run (or clear load_bronze)
     assert rerun.succeeded, rerun.failed_tasks()

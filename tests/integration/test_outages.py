@@ -184,7 +184,7 @@ def test_two_loads_started_at_once_load_every_object_once(corner, produced):
     assert len(outcomes) == 2
     assert sum(loaded) == produced.total.envelopes
     assert corner.bronze_rows() == produced.total.envelopes
-    assert corner.scalar("select count(*) = count(distinct object_key) from bronze.load_ledger")
+    assert corner.scalar("select count(*) = count(distinct object_key) from cdc_meta.load_ledger")
 
 
 @pytest.mark.parametrize("connections", [1, 2])
@@ -222,11 +222,10 @@ def test_warehouse_lost_mid_load_fails_once_naming_the_connection_and_the_object
     ), message
     assert raised.value.__suppress_context__  # the driver's error is not raised a second time
     assert "could not release the bronze load lock" in caplog.text  # logged, never raised over it
-    loaded = corner.scalar("select count(*) from bronze.load_ledger")
-    assert (
-        corner.scalar("select coalesce(sum(rows_loaded), 0) from bronze.load_ledger") == corner.bronze_rows()
-    )
+    loaded = corner.scalar("select count(*) from cdc_meta.load_ledger")
+    rows_in_ledger = corner.scalar("select coalesce(sum(rows_loaded), 0) from cdc_meta.load_ledger")
+    assert rows_in_ledger == corner.bronze_rows()
 
     recovers(corner, produced)
     objects = len(corner.archive_keys())
-    assert corner.scalar("select count(distinct object_key) from bronze.load_ledger") == objects > loaded
+    assert corner.scalar("select count(distinct object_key) from cdc_meta.load_ledger") == objects > loaded

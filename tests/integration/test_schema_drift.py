@@ -1,5 +1,5 @@
 """Schema drift on the local stack: events whose row images gain or lose a column against the contract,
-produced to Kafka, drained and loaded by the DAG's tasks, then read in bronze.schema_drift, in the
+produced to Kafka, drained and loaded by the DAG's tasks, then read in cdc_meta.schema_drift, in the
 load's log and in the health check.
 
 The events are the generator's, reshaped here: the generator itself knows only the contract.
@@ -57,7 +57,7 @@ def with_after(messages: list[Message], corner) -> int:
 
 def drift_rows(corner) -> list[dict]:
     return corner.query(
-        "select source_table, column_name, kind, events from bronze.schema_drift order by column_name, kind"
+        "select source_table, column_name, kind, events from cdc_meta.schema_drift order by column_name, kind"
     )
 
 

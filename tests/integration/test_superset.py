@@ -112,6 +112,7 @@ def test_the_big_number_shows_the_active_products_of_the_marts(
 def test_bi_reader_reads_the_marts_and_nothing_else_and_writes_nothing(stack, superset, corner):
     superset.grant_bi_reader(corner.database)
     corner.execute("create schema if not exists bronze; create table bronze.secret_events (id int)")
+    corner.execute("create schema if not exists cdc_meta; create table cdc_meta.secret_ledger (id int)")
     corner.execute("create table marts.later_mart (id int); insert into marts.later_mart values (1)")
     reader = psycopg.connect(
         host=HOST,
@@ -125,6 +126,7 @@ def test_bi_reader_reads_the_marts_and_nothing_else_and_writes_nothing(stack, su
         assert reader.execute("select id from marts.later_mart").fetchall() == [(1,)]  # default privileges
         for statement in (
             "select * from bronze.secret_events",
+            "select * from cdc_meta.secret_ledger",  # the load's bookkeeping
             "insert into marts.later_mart values (2)",
             "delete from marts.later_mart",
             "create table marts.mine (id int)",

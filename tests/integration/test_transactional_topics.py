@@ -63,7 +63,7 @@ def test_transactional_topics_with_a_poison_record_go_through_in_one_attempt(cor
         bronze = f"bronze.{generator.tables[name].bronze_table}"
         assert corner.scalar(f"select count(*) from {bronze}") == counts.envelopes, bronze
     assert loaded["total"]["tombstones"] == generator.total.tombstones
-    quarantined = corner.query("select kafka_topic, kafka_partition, reason from bronze.quarantine")
+    quarantined = corner.query("select kafka_topic, kafka_partition, reason from cdc_meta.quarantine")
     assert [(q["kafka_topic"], q["kafka_partition"]) for q in quarantined] == [(corner.topic, 1)]
     assert "1000 levels deep" in quarantined[0]["reason"]
 

@@ -116,7 +116,7 @@ def test_when_both_connections_fail_one_error_is_raised_and_the_other_logged(mon
     both_loading = threading.Barrier(2, timeout=30)
 
     class FailingLoader:
-        def __init__(self, conn, store, where):
+        def __init__(self, conn, store, where, load_id):
             pass
 
         def load(self, target, prepared):

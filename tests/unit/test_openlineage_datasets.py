@@ -90,12 +90,12 @@ def test_a_lineage_failure_is_a_warning_not_a_failed_task(emitted, monkeypatch, 
 
 def test_a_query_with_a_bound_parameter_or_ctes_names_its_tables():
     read, written = lineage.tables_in(
-        "with previous as (select value from bronze.run_metrics) "
-        "insert into bronze.run_metrics select count(*) from marts.dim_product, previous "
+        "with previous as (select value from cdc_meta.run_metrics) "
+        "insert into cdc_meta.run_metrics select count(*) from marts.dim_product, previous "
         "where supplier_name <> all(%(allowed_suppliers)s::text[])"
     )
-    assert sorted(read) == ["bronze.run_metrics", "marts.dim_product"]
-    assert written == ["bronze.run_metrics"]
+    assert sorted(read) == ["cdc_meta.run_metrics", "marts.dim_product"]
+    assert written == ["cdc_meta.run_metrics"]
 
 
 def test_a_check_the_provider_could_not_parse_reports_the_tables_it_read(emitted):

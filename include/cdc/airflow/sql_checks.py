@@ -59,7 +59,7 @@ def sql_checks(settings: Settings) -> list[SQLCheckOperator]:
 
 
 def record_run_metrics(settings: Settings, **operator_args) -> SQLExecuteQueryOperator:
-    """Figures of this run for the next run's comparisons (``bronze.run_metrics``)."""
+    """Figures of this run for the next run's comparisons (``cdc_meta.run_metrics``)."""
     return WarehouseQuery(
         task_id="record_run_metrics",
         conn_id=settings.warehouse_conn_id,

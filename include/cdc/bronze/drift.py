@@ -1,5 +1,6 @@
-"""Schema drift: where the columns the source sends differ from the contract, kept in ``bronze.schema_drift``
-(one row per table, column and kind, with where and when it was first and last seen) and logged.
+"""Schema drift: where the columns the source sends differ from the contract, kept in
+``cdc_meta.schema_drift`` (one row per table, column and kind, with where and when it was first and
+last seen) and logged.
 
 A new column and a type change are upserted with the object whose events showed them, in that object's
 transaction. A contract column is missing only when no event of the run carried it, which only the
@@ -151,7 +152,7 @@ def _warn(drift: TableDrift) -> None:
     if changed := drift.columns(TYPE_CHANGE):
         log.warning(
             "schema drift in %s: values their contract type cannot hold in columns %s, quarantined (see "
-            "bronze.quarantine and the Docs tab, Schema drift)",
+            "cdc_meta.quarantine and the Docs tab, Schema drift)",
             table,
             ", ".join(changed),
         )

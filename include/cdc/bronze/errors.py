@@ -24,3 +24,8 @@ class TruncatedAtSource(PermanentError):
     object in the ledger and pass). The fix is at the source and in the archive, not here: set the
     table's archive aside, re-snapshot it, run with full_refresh (the message says so).
     """
+
+
+class MetaInBothSchemas(PermanentError):
+    """A bookkeeping table is both in bronze (the layout before cdc_meta) and in cdc_meta. Moving one
+    would fail, dropping either could lose rows: a person compares them (the message says how)."""

@@ -1,13 +1,13 @@
 """Bronze load: every landed object not yet loaded goes into its ``bronze.<table>_cdc`` table.
 
-Exactly once, whatever crashes: an object's rows and its row in ``bronze.load_ledger`` commit in one
+Exactly once, whatever crashes: an object's rows and its row in ``cdc_meta.load_ledger`` commit in one
 transaction (``object_load.py``), rows bronze holds already are skipped, and a session advisory lock
 keeps a second load from interleaving. Rows go in bulk, never one statement per row.
 
 What is pending is the archive's listing minus the ledger, so objects load whatever order they landed in.
 
 Tombstones are counted, not loaded. A record that is not a change event staging can decode, whatever its
-bytes, is written unchanged under the quarantine prefix, recorded in ``bronze.quarantine`` with the reason,
+bytes, is written unchanged under the quarantine prefix, recorded in ``cdc_meta.quarantine`` with the reason,
 and counted (``prepare.py``, ``quarantine.py``); so are rows PostgreSQL refuses for their content. Only the
 warehouse, the bucket and a damaged archive can fail the load, with one error naming the connection and
 the object. Two outcomes fail the run once everything else is loaded: more quarantined records than the
@@ -15,6 +15,9 @@ limit, and a truncate event (``TruncatedAtSource``).
 
 What the events' columns showed against the contract (a new column, a missing one, a type change) is
 recorded as schema drift and logged (``drift.py``); it never fails the load.
+
+The bookkeeping (ledger, quarantine, drift, run metrics, one row per load) is in ``cdc_meta``, not beside
+the raw tables; a warehouse that still has it in bronze is moved by the first load (``meta.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from include.cdc.archive.landing import ObjectKey, topic_prefix
 from include.cdc.archive.storage import ObjectStore, StorageError
 from include.cdc.bronze.drift import TableDrift, record_run, source_table
 from include.cdc.bronze.errors import LoadInProgress, TooManyQuarantined, TruncatedAtSource
+from include.cdc.bronze.meta import move_to_meta
 from include.cdc.bronze.object_load import ObjectLoader
 from include.cdc.bronze.prepare import PreparedObject, named, prefetched, prepare_object
 from include.cdc.bronze.quarantine import put_quarantined
@@ -61,6 +65,7 @@ class BronzeLoader(Statements):
         self.connections = connections if connect is not None else 1
         self.drift: dict[str, TableDrift] = {}  # by bronze table: what this run's events showed
         self.truncates: list[tuple[BronzeTarget, str, int]] = []  # (target, object key, offset) this run
+        self.load_id: int | None = None  # this load's row in cdc_meta.loads, once the tables are ensured
 
     def lock(self) -> None:
         if not self._run(LOAD, "try_lock").fetchone()[0]:
@@ -87,8 +92,12 @@ class BronzeLoader(Statements):
             )
 
     def ensure_tables(self, targets: Iterable[BronzeTarget]) -> None:
+        """Create what is missing (moving the bookkeeping of an older warehouse to cdc_meta first) and
+        record this load in cdc_meta.loads, all in one transaction."""
         with self.conn.transaction():
-            names = ("create_schema", "create_load_ledger", "create_quarantine", "create_schema_drift")
+            self._run(DDL, "create_schema")
+            move_to_meta(self.conn)
+            names = ("create_load_ledger", "create_quarantine", "create_loads", "create_schema_drift")
             for name in (*names, "create_run_metrics"):
                 self._run(DDL, name)
             for target in targets:
@@ -98,6 +107,7 @@ class BronzeLoader(Statements):
                     table=target.bronze_table,
                     ingested_index=f"{target.table.bronze_table}_ingested_at",
                 )
+            self.load_id = self._run(DDL, "start_load").fetchone()[0]
 
     def reset(self, target: BronzeTarget) -> None:
         """Forget everything loaded for the target, so the whole archive is loaded again."""
@@ -189,13 +199,13 @@ class BronzeLoader(Statements):
         def on_own_connection() -> None:
             try:
                 with self.connect() as conn:
-                    drain_work(ObjectLoader(conn, self.store, self.where))
+                    drain_work(ObjectLoader(conn, self.store, self.where, self.load_id))
             except BaseException as exc:
                 with guard:
                     failures.append(exc)
 
         if self.connections == 1:
-            drain_work(ObjectLoader(self.conn, self.store, self.where))
+            drain_work(ObjectLoader(self.conn, self.store, self.where, self.load_id))
         else:
             with ThreadPoolExecutor(self.connections, thread_name_prefix="bronze-load") as pool:
                 for _ in range(self.connections):
@@ -268,8 +278,9 @@ def load_bronze(
         raise TooManyQuarantined(
             f"{quarantined} records were quarantined in this run, more than the limit of {max_quarantined} "
             f"(PRODUCT_CDC_MAX_QUARANTINED_PER_RUN). Everything else is loaded. The reasons are in "
-            f"bronze.quarantine and the bytes under the quarantine prefix of the bucket: fix the producer or "
-            f"the contract, then rerun (a full_refresh run replays the archive)."
+            f"cdc_meta.quarantine (load_id {loader.load_id}) and the bytes under the quarantine prefix of "
+            f"the bucket: fix the producer or the contract, then rerun (a full_refresh run replays the "
+            f"archive)."
         )
     return summary
 

@@ -1,4 +1,4 @@
-"""One prepared object into its bronze table, in one transaction with its row in ``bronze.load_ledger``.
+"""One prepared object into its bronze table, in one transaction with its row in ``cdc_meta.load_ledger``.
 
 Its rows are COPYed straight into the bronze table, in a savepoint. Only when one of them is there
 already (a unique violation: objects that overlap) does the object go through a temporary table and
@@ -28,10 +28,13 @@ COPY_CHUNK_ROWS = 100  # rows per COPY write: about psycopg's own largest buffer
 class ObjectLoader(Statements):
     """Loads prepared objects over one connection, each object in one transaction with its ledger row."""
 
-    def __init__(self, conn: psycopg.Connection, store: ObjectStore, where: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, store: ObjectStore, where: str, load_id: int | None = None
+    ) -> None:
         self.conn = conn
         self.store = store
         self.where = where
+        self.load_id = load_id  # the load's row in cdc_meta.loads, on each record it quarantines
         with conn.transaction():
             self._run(LOAD, "size_temp_buffers")
 
@@ -75,6 +78,7 @@ class ObjectLoader(Statements):
                         "offset": bad.offset,
                         "reason": bad.reason,
                         "quarantine_key": quarantine_key(target, key.partition, bad.offset),
+                        "load_id": self.load_id,
                     },
                 )
             ledger = ("records", "rows_loaded", "duplicates_skipped", "tombstones", "quarantined")

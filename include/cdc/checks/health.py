@@ -3,9 +3,11 @@
     python -m include.cdc.checks.health [--conn-id cord_warehouse]
 
 A relation that is missing FAILs, one that exists but is empty WARNs, one with rows PASSes. Each schema
-drift the bronze load recorded (``bronze.schema_drift``) WARNs, with what to do. A missing or unreachable
-warehouse connection FAILs with the reason. The exit status is 1 when anything FAILed,
-so the command can gate a deployment or page someone.
+drift the bronze load recorded (``cdc_meta.schema_drift``) WARNs, with what to do. The records the last
+bronze load quarantined (``cdc_meta.quarantine``) are counted per table and reason: WARN, or FAIL when
+they are more than the per-run limit (``PRODUCT_CDC_MAX_QUARANTINED_PER_RUN``), with the query that reads
+them; none PASSes. A missing or unreachable warehouse connection FAILs with the reason. The exit status
+is 1 when anything FAILed, so the command can gate a deployment or page someone.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import psycopg
 
 from include.cdc.archive.landing import ObjectKey
 from include.cdc.settings import Settings
-from include.cdc.sqlfiles import statement
+from include.cdc.sqlfiles import named_statements, statement
 from include.cdc.warehouse import WarehouseError, WarehouseTarget, explain
 
 MARTS_DIR = Path(__file__).resolve().parents[2] / "dbt" / "models" / "marts"
 HEALTH = "health/health.sql"
-DRIFT_TABLE = "bronze.schema_drift"
+DRIFT_TABLE = "cdc_meta.schema_drift"
+LOADS_TABLE = "cdc_meta.loads"
+QUARANTINE_TABLE = "cdc_meta.quarantine"
 WHAT_TO_DO = {
     "new_column": "bronze keeps it, staging ignores it: add it to the contract and the models (README, "
     "One contract), then run with full_refresh; or leave it out",
@@ -41,9 +45,11 @@ class Finding:
     status: str  # PASS, WARN or FAIL
     subject: str
     detail: str
+    hint: str = ""  # printed on a line of its own under the finding
 
     def __str__(self) -> str:
-        return f"{self.status:4}  {self.subject:36} {self.detail}"
+        line = f"{self.status:4}  {self.subject:36} {self.detail}"
+        return f"{line}\n      {self.hint}" if self.hint else line
 
 
 def relations(settings: Settings) -> list[tuple[str, str]]:
@@ -68,7 +74,43 @@ def inspect(conn: psycopg.Connection, settings: Settings) -> list[Finding]:
             findings.append(Finding("PASS", relation, f"{rows} rows"))
     if conn.execute(statement(HEALTH, "exists"), {"relation": DRIFT_TABLE}).fetchone()[0]:
         findings += [drift_finding(*row) for row in conn.execute(statement(HEALTH, "schema_drift"))]
+    findings += quarantine_findings(conn, settings.max_quarantined_per_run)
     return findings
+
+
+def quarantine_findings(conn: psycopg.Connection, limit: int) -> list[Finding]:
+    """The last load's quarantined records, one finding per bronze table and reason: WARN, or FAIL when
+    there are more in all than ``limit`` (the load failed the run then); PASS when there are none. Nothing
+    before the first load (the bronze findings FAIL then)."""
+    exists = statement(HEALTH, "exists")
+    if not all(conn.execute(exists, {"relation": r}).fetchone()[0] for r in (LOADS_TABLE, QUARANTINE_TABLE)):
+        return []
+    last = conn.execute(statement(HEALTH, "last_load")).fetchone()
+    if last is None:
+        return []
+    load_id, started_at = last
+    load = f"the last load (load_id {load_id}, {started_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"
+    counts = conn.execute(statement(HEALTH, "quarantined_in_load"), {"load_id": load_id}).fetchall()
+    if not counts:
+        return [Finding("PASS", QUARANTINE_TABLE, f"nothing quarantined in {load}")]
+    total = sum(records for _, _, records in counts)
+    status = "FAIL" if total > limit else "WARN"
+    against = f"{total} in all, {'more than' if total > limit else 'within'} the limit of {limit} per run"
+    findings = [
+        Finding(status, f"quarantine {table}", f"{records} quarantined in {load} ({against}): {reason}")
+        for table, reason, records in counts
+    ]
+    findings[-1] = Finding(
+        status, findings[-1].subject, findings[-1].detail, f"read them: {read_quarantined(load_id)}"
+    )
+    return findings
+
+
+def read_quarantined(load_id: int) -> str:
+    """The query that reads one load's quarantined records, on one line, for a person to run."""
+    text = named_statements(HEALTH)["read_quarantined"]
+    query = " ".join(line for line in text.splitlines() if not line.startswith("--"))
+    return " ".join(query.split()).replace("%(load_id)s", str(int(load_id)))
 
 
 def drift_finding(table, column, kind, events, first_seen, first_object, first_offset, *last) -> Finding:

@@ -30,16 +30,16 @@ from (
     from bronze.product_oem_number_cdc
     union all
     select
-        'bronze.load_ledger' as layer,
+        'cdc_meta.load_ledger' as layer,
         'objects loaded' as what,
         count(*) as row_count
-    from bronze.load_ledger
+    from cdc_meta.load_ledger
     union all
     select
-        'bronze.quarantine' as layer,
+        'cdc_meta.quarantine' as layer,
         'records quarantined' as what,
         count(*) as row_count
-    from bronze.quarantine
+    from cdc_meta.quarantine
     union all
     select
         'staging.stg_product' as layer,

@@ -55,12 +55,16 @@ from pg_temp.incoming_events
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
 -- name: record_quarantine
-insert into bronze.quarantine (kafka_topic, kafka_partition, kafka_offset, reason, quarantine_key, batch_file)
-values (%(topic)s, %(partition)s, %(offset)s, %(reason)s, %(quarantine_key)s, %(object_key)s)
+insert into cdc_meta.quarantine (
+    kafka_topic, kafka_partition, kafka_offset, reason, quarantine_key, batch_file, load_id
+)
+values (
+    %(topic)s, %(partition)s, %(offset)s, %(reason)s, %(quarantine_key)s, %(object_key)s, %(load_id)s
+)
 on conflict (kafka_topic, kafka_partition, kafka_offset) do nothing;
 
 -- name: record_load
-insert into bronze.load_ledger (
+insert into cdc_meta.load_ledger (
     object_key, bronze_table, kafka_topic, kafka_partition, first_offset, last_offset, records,
     rows_loaded, duplicates_skipped, tombstones, quarantined
 )
@@ -71,7 +75,7 @@ values (
 
 -- name: record_drift
 -- One drift of one column, as a load saw it: first seen stays, last seen moves on.
-insert into bronze.schema_drift (
+insert into cdc_meta.schema_drift (
     source_table, column_name, kind, events, first_object, first_offset, last_object, last_offset, detail
 )
 values (
@@ -88,7 +92,7 @@ on conflict (source_table, column_name, kind) do update
 
 -- name: forget_missing
 -- Contract columns a run's events carried are not missing any more.
-delete from bronze.schema_drift
+delete from cdc_meta.schema_drift
 where
     source_table = %(source_table)s
     and kind = 'missing_column'
@@ -97,7 +101,7 @@ where
 -- name: loaded_keys
 -- Every object of a topic already loaded: what is pending is the bucket's listing minus these.
 select object_key
-from bronze.load_ledger
+from cdc_meta.load_ledger
 where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s);
 
 -- Full refresh: forget what was loaded for one topic, so the archive is replayed into an empty table
@@ -107,13 +111,13 @@ where kafka_topic = %(topic)s and starts_with(object_key, %(prefix)s);
 truncate {table};
 
 -- name: reset_ledger
-delete from bronze.load_ledger
+delete from cdc_meta.load_ledger
 where kafka_topic = %(topic)s;
 
 -- name: reset_quarantine
-delete from bronze.quarantine
+delete from cdc_meta.quarantine
 where kafka_topic = %(topic)s;
 
 -- name: reset_drift
-delete from bronze.schema_drift
+delete from cdc_meta.schema_drift
 where source_table = %(source_table)s;

@@ -1,5 +1,5 @@
 -- The share of active products for sale moved at most params.max_shift since the previous run
--- (bronze.run_metrics, written by record_run_metrics after the checks). The first run has nothing to
+-- (cdc_meta.run_metrics, written by record_run_metrics after the checks). The first run has nothing to
 -- compare with.
 -- A failure is an alarm: a mass change of IsForSale at the source, or a broken flag in the pipeline.
 with current_share as (
@@ -8,7 +8,7 @@ with current_share as (
 
 previous as (
     select value as for_sale_share
-    from bronze.run_metrics
+    from cdc_meta.run_metrics
     where metric = 'for_sale_share'
     order by measured_at desc
     limit 1

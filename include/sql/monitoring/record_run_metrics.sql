@@ -1,6 +1,6 @@
 -- Figures of this run, for the next run's checks (for_sale_share_stable) and for trend dashboards.
 -- Runs after the checks whatever their outcome, so an alarm fires once for a jump, not on every run.
-insert into bronze.run_metrics (dag_run_id, metric, value)
+insert into cdc_meta.run_metrics (dag_run_id, metric, value)
 select
     %(run_id)s as dag_run_id,
     metric,

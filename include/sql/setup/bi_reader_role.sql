@@ -10,10 +10,10 @@
 --   \i include/sql/setup/bi_reader_role.sql
 --   SQL
 --
--- It reads the marts and nothing else: no bronze or staging (raw change events, deleted products),
--- no writes. The marts schema is created here for the DAG's role when the first run has not created
--- it yet, so that the grants, and the default privileges on what that role creates there later, hold
--- from the start.
+-- It reads the marts and nothing else: no bronze or staging (raw change events, deleted products), no
+-- cdc_meta (the load's bookkeeping), no writes. The marts schema is created here for the DAG's role
+-- when the first run has not created it yet, so that the grants, and the default privileges on what
+-- that role creates there later, hold from the start.
 
 select format('create role %I login password %L', :'role', :'password')
 where not exists (

@@ -9,8 +9,10 @@
 --   SQL
 --
 -- The role is no superuser and gets only what the pipeline needs: to connect, to create its own
--- schemas (bronze, staging, marts; it then owns everything in them) and to use temporary tables
--- (the bronze load's staging area).
+-- schemas (bronze, cdc_meta, staging, marts; it then owns everything in them) and to use temporary
+-- tables (the bronze load's staging area). cdc_meta is the load's bookkeeping (ledger, quarantine, schema
+-- drift, run metrics, loads); the first load creates it and moves there what an older warehouse kept in
+-- bronze, which this role can do because it owns both.
 
 select format('create role %I login password %L', :'role', :'password')
 where not exists (
