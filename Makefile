@@ -21,6 +21,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@# dbt left in a venv from before it moved to $(DBT_VENV) (dbt's packages share the dbt namespace).
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python dbt-core dbt-postgres dbt-adapters dbt-common \
+		dbt-extractor dbt-protos dbt-semantic-interfaces
 	touch $@
 
 $(DBT_INSTALLED): requirements-dbt.txt | $(INSTALLED)
