@@ -7,7 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-MANIFEST := include/dbt/target/manifest.json
+# dbt in a virtualenv of its own (requirements-dbt.txt), where the DAG looks for it (PRODUCT_CDC_DBT_EXECUTABLE)
+DBT_VENV := .venv-dbt
+DBT_INSTALLED := $(DBT_VENV)/.installed
+# Outside include/ (Astro bind-mounts ./include over the image's copy): where the Dockerfile builds it too.
+MANIFEST := dbt_target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml \
 	include/dbt/selectors.yml
 
@@ -17,13 +21,21 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@# dbt left in a venv from before it moved to $(DBT_VENV) (dbt's packages share the dbt namespace).
+	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python dbt-core dbt-postgres dbt-adapters dbt-common \
+		dbt-extractor dbt-protos dbt-semantic-interfaces
 	touch $@
 
-install: $(INSTALLED)
+$(DBT_INSTALLED): requirements-dbt.txt | $(INSTALLED)
+	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(BIN)/uv pip install --quiet --python $(DBT_VENV)/bin/python -r requirements-dbt.txt
+	touch $@
+
+install: $(INSTALLED) $(DBT_INSTALLED)
 
 # The dbt manifest Cosmos renders the DAG's dbt task group from; DAG parsing never runs dbt.
-$(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
-	cd include/dbt && DBT_PROFILES_DIR=. ../../$(BIN)/dbt parse --quiet
+$(MANIFEST): $(INSTALLED) $(DBT_INSTALLED) $(DBT_SOURCES)
+	cd include/dbt && DBT_PROFILES_DIR=. $(CURDIR)/$(DBT_VENV)/bin/dbt parse --quiet --target-path $(CURDIR)/dbt_target
 
 manifest: $(MANIFEST)
 
@@ -46,7 +58,7 @@ demo: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack demo
 
 # sqlfluff over include/sql and the dbt models; the staging models as dbt compiles them, offline.
-lint: $(INSTALLED)
+lint: $(INSTALLED) $(DBT_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m devstack.sqllint
@@ -103,4 +115,4 @@ health: $(INSTALLED)
 
 clean:
 	-$(BIN)/python -m devstack reset
-	rm -rf .stack-tests .stack-tests-worker* .stack-bench include/dbt/target include/dbt/logs .pytest_cache .ruff_cache
+	rm -rf .stack-tests .stack-tests-worker* .stack-bench dbt_target include/dbt/target include/dbt/logs .pytest_cache .ruff_cache

@@ -21,11 +21,12 @@ from pathlib import Path
 from devstack.stack import Stack
 from devstack.stack.config import HOST, StackError
 from devstack.stack.process import Process, answers_tcp, claim_ports, wait_until
+from include.cdc.settings import DBT_MANIFEST, Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "include" / "dbt"
-MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+MANIFEST = DBT_MANIFEST  # `make manifest` builds it
 DOCS_PORT = int(os.environ.get("CORD_STACK_DOCS_PORT", "28088"))
-DBT = str(Path(sys.executable).with_name("dbt"))
+DBT = Settings.from_env().dbt_executable  # dbt's own virtualenv (.venv-dbt)
 
 
 def _project_args(target: Path) -> list[str]:

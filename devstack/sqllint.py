@@ -36,6 +36,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from include.cdc.settings import Settings
+
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "include" / "sql"
 DBT_DIR = REPO / "include" / "dbt"
@@ -77,41 +79,13 @@ def _sqlfluff(command: str, templater: str, files: list[Path], *options: str) ->
 
 
 def compile_offline(run: str) -> Path:
-    """Compile the staging models as dbt does, with no database; the folder of their compiled SQL."""
-    from dbt.adapters.base.impl import BaseAdapter
-    from dbt.adapters.postgres.connections import PostgresConnectionManager
-    from dbt.cli.main import dbtRunner
-
-    incremental = run == "incremental"
-
-    def set_relations_cache(self, *args, **kwargs) -> None:
-        return None
-
-    def get_relation(self, database, schema, identifier):
-        if not incremental:
-            return None
-        return self.Relation.create(database=database, schema=schema, identifier=identifier, type="table")
-
-    def refuse_to_connect(cls, connection):
-        raise RuntimeError("devstack.sqllint compiles dbt models without a database; something asked for one")
-
-    BaseAdapter.set_relations_cache = set_relations_cache
-    BaseAdapter.get_relation = get_relation
-    PostgresConnectionManager.open = classmethod(refuse_to_connect)
-
+    """Compile the staging models as dbt does, with no database (devstack/dbt_compile_offline.py, run by
+    the interpreter of dbt's own virtualenv); the folder of their compiled SQL."""
     target = COMPILED_DIR / run
-    result = dbtRunner().invoke(
-        [
-            "compile",
-            "--quiet",
-            "--project-dir", str(DBT_DIR),
-            "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(target),
-            "--select", f"resource_type:model,path:{STAGING_DIR.relative_to(DBT_DIR)}",
-        ]
-    )  # fmt: skip
-    if not result.success:
-        raise SystemExit(f"dbt could not compile the staging models ({run}): {result.exception}")
+    dbt_python = Path(Settings.from_env().dbt_executable).with_name("python")
+    argv = [str(dbt_python), "-I", str(Path(__file__).with_name("dbt_compile_offline.py")), run, str(target)]
+    if subprocess.run(argv, cwd=REPO, check=False).returncode != 0:
+        raise SystemExit(f"dbt could not compile the staging models ({run})")
     return target / "compiled"
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from pathlib import Path
 
 from include.cdc.contract import SourceTable, load_contract
 from include.cdc.errors import ConfigurationError
@@ -25,6 +26,14 @@ _PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._=-]*/)*$")
 
 
 DBT_MODES = ("watcher", "local")
+# The Airflow project's folder: this repository, and /usr/local/airflow in the Astro image.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+# dbt in a virtualenv of its own (requirements-dbt.txt), apart from Airflow's: `make` and the Dockerfile
+# build it here.
+DEFAULT_DBT_EXECUTABLE = PROJECT_DIR / ".venv-dbt" / "bin" / "dbt"
+# The dbt manifest the DAG's dbt task group is rendered from, built by `make manifest` and the Dockerfile.
+# Outside include/: `astro dev start` bind-mounts the working tree's include/ over the image's.
+DBT_MANIFEST = PROJECT_DIR / "dbt_target" / "manifest.json"
 
 
 class SettingsError(ConfigurationError):
@@ -59,6 +68,8 @@ class Settings:
     max_quarantined_per_run: int = 100  # more quarantined records fail the run (after loading the rest)
     load_connections: int = 2  # the bronze load's connections working at once (partitions in parallel)
     dbt_threads: int = 4  # models and tests dbt runs at once in the warehouse
+    # The dbt program the dbt tasks run (via include/dbt/bin/dbt-task); `make` builds the manifest with it.
+    dbt_executable: str = str(DEFAULT_DBT_EXECUTABLE)
     dbt_mode: str = "watcher"  # Cosmos's execution mode: watcher (one dbt build) or local (one per model)
     # The executor queue of the tasks that run dbt (watcher: the dbt build; local: every dbt task), for
     # workers sized for dbt. Empty: Airflow's default queue, like every other task.
@@ -112,6 +123,8 @@ class Settings:
             raise SettingsError(f"{ENV_PREFIX}LOAD_CONNECTIONS must be between 1 and 16")
         if self.dbt_mode not in DBT_MODES:
             raise SettingsError(f"{ENV_PREFIX}DBT_MODE={self.dbt_mode!r}: use one of {', '.join(DBT_MODES)}")
+        if not self.dbt_executable:
+            raise SettingsError(f"{ENV_PREFIX}DBT_EXECUTABLE is empty: name the dbt program to run")
         if self.dbt_queue and not _NAME.match(self.dbt_queue):
             raise SettingsError(f"{ENV_PREFIX}DBT_QUEUE={self.dbt_queue!r} is not a valid queue name")
         if not 1 <= self.dbt_threads <= 32:

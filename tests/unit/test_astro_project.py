@@ -4,7 +4,8 @@
 ``airflow_settings.yaml`` points the DAG's connections at them, ``include/connect/sqlserver-product-v2.json``
 is the connector the stack registers, and ``devstack/compose/sqlserver_cdc_init.sql`` the source database it
 creates. None of it can run on this machine, so these tests read the files and check them against each
-other and against the code that consumes what the services produce.
+other and against the code that consumes what the services produce. The image itself, and the DAGs parsed
+under `astro dev start`'s mounts: test_astro_image.py.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ ENV_EXAMPLE = REPO / ".env.example"
 WAREHOUSE_ROLE_SQL = REPO / "include" / "sql" / "setup" / "warehouse_role.sql"
 DBT_PROJECT = REPO / "include" / "dbt" / "dbt_project.yml"
 
-# Astro Runtime images for Airflow 3: astrocrpublic.azurecr.io/runtime:<Airflow major.minor>-<release>
-RUNTIME_IMAGE = re.compile(r"astrocrpublic\.azurecr\.io/runtime:(?P<airflow>\d+\.\d+)-(?P<release>\d+)")
 # What `astro dev start` puts beside the override (astro-cli, airflow/include/airflow3/composeyml.go.tmpl):
 # these services, every one on this network only.
 ASTRO_SERVICES = {"postgres", "db-migration", "scheduler", "dag-processor", "api-server", "triggerer"}
@@ -44,16 +43,6 @@ JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"  # the decoder re
 # Connector values that staging's decimal decoding reads, by the dbt var debezium_decimal_handling
 # (include/dbt/macros/debezium_decode.sql).
 DECIMAL_MODES_READ = {"auto": {"precise", "string"}, "precise": {"precise"}, "string": {"string"}}
-
-
-def base_image() -> str:
-    (line,) = [line for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("FROM ")]
-    return line.split()[1]
-
-
-def pinned_airflow() -> str:
-    requirements = (REPO / "requirements-dev.txt").read_text()
-    return re.search(r"^apache-airflow==(\S+)$", requirements, re.MULTILINE).group(1)
 
 
 @cache
@@ -133,18 +122,6 @@ def listening_ports(service: dict) -> set[int]:
     for text in configured_text(service):
         ports |= {int(port) for port in re.findall(r"(?:^|:)(\d{2,5})(?=$|[\s,/])", text)}
     return ports
-
-
-# -- the image ----------------------------------------------------------------------------------
-
-
-def test_the_base_image_is_an_astro_runtime_image_as_the_registry_names_them():
-    assert RUNTIME_IMAGE.fullmatch(base_image()), base_image()
-
-
-def test_the_base_image_runs_the_airflow_minor_version_the_project_is_developed_and_tested_on():
-    major, minor, _ = pinned_airflow().split(".", 2)
-    assert RUNTIME_IMAGE.fullmatch(base_image())["airflow"] == f"{major}.{minor}"
 
 
 # -- the compose stack and the connections ------------------------------------------------------

@@ -1,14 +1,20 @@
-"""The dbt stage as a Cosmos task group, read from the manifest that `make` renders, so that no dbt runs
-while the DAG file is parsed.
+"""The dbt stage as a Cosmos task group, read from the manifest that `make manifest` and the Dockerfile
+build, so that no dbt runs while the DAG file is parsed.
 
 By default in Cosmos's watcher mode: one ``dbt build`` (the producer task) builds and tests every model,
 and each model keeps a task for its run and one for its tests, reporting that model's outcome and log. A
 model that failed is retried alone: its task's next try runs dbt for that model only.
-``PRODUCT_CDC_DBT_MODE=local`` runs one ``dbt build`` per model instead (Cosmos's local mode), slower
-but without the watcher mode, which Cosmos still calls experimental.
+``PRODUCT_CDC_DBT_MODE=local`` runs one ``dbt build`` per model instead (Cosmos's local mode): slower,
+one task start and one dbt start per model.
 The tasks that run dbt can go to a queue of their own (``run_dbt_on``), for workers sized for dbt.
 In both modes Cosmos runs ``include/dbt/bin/dbt-task`` as dbt (include/cdc/dbt_runner/): dbt dies with
-its task, and runs only under the warehouse's build lock, so two builds never run side by side.
+its task, and runs only under the warehouse's build lock, so two builds never run side by side. dbt itself
+is ``PRODUCT_CDC_DBT_EXECUTABLE``, by default the dbt of the project's own virtualenv ``.venv-dbt``
+(requirements-dbt.txt): Airflow's environment holds no dbt-core.
+
+The manifest is ``dbt_target/manifest.json`` in the project's folder, not under ``include/``: ``astro dev
+start`` bind-mounts the working tree's ``include/`` over the image's, which would hide a manifest the
+image built there (``include/dbt/target`` is git-ignored, so absent from a clone).
 """
 
 from __future__ import annotations
@@ -22,16 +28,19 @@ from cosmos.constants import PRODUCER_WATCHER_TASK_ID, ExecutionMode, Invocation
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from include.cdc.airflow.alerts import record_dbt_failures
-from include.cdc.settings import Settings
+from include.cdc.settings import DBT_MANIFEST, PROJECT_DIR, Settings
 
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
-MANIFEST = DBT_PROJECT / "target" / "manifest.json"
-_BESIDE_AIRFLOW = Path(sys.executable).with_name("dbt")
-DBT = str(_BESIDE_AIRFLOW) if _BESIDE_AIRFLOW.exists() else "dbt"  # dbt installed with Airflow, or on PATH
+DBT_PROJECT = PROJECT_DIR / "include" / "dbt"
+# Built by `make manifest` and by the Dockerfile, with the dbt of .venv-dbt (see the module's docstring).
+MANIFEST = DBT_MANIFEST
 # What Cosmos runs as dbt, in every mode: dbt that dies with its task and runs under the warehouse's build
-# lock (include/cdc/dbt_runner/), started with this interpreter, then becoming DBT.
+# lock (include/cdc/dbt_runner/), started with this interpreter (which imports no dbt), then becoming the
+# dbt of PRODUCT_CDC_DBT_EXECUTABLE.
 DBT_IN_TASK = DBT_PROJECT / "bin" / "dbt-task"
-DBT_IN_TASK_ENV = {"CORD_DBT_PYTHON": sys.executable, "CORD_DBT_EXECUTABLE": DBT}
+
+
+def dbt_in_task_env(settings: Settings) -> dict[str, str]:
+    return {"CORD_DBT_PYTHON": sys.executable, "CORD_DBT_EXECUTABLE": settings.dbt_executable}
 
 
 class _LocalManifest(ProjectConfig):
@@ -64,8 +73,15 @@ def run_dbt_on(group: DbtTaskGroup, queue: str) -> None:
     """Send the group's tasks that run dbt to ``queue`` (empty: leave them on Airflow's default queue).
 
     In watcher mode that is the producer's ``dbt build`` only: the per-model tasks read what it pushed to
-    XCom, from any worker. (A model task's retry runs dbt for its model; Cosmos's
-    ``[cosmos] watcher_dbt_execution_queue`` sends those retries to a queue of their own.)
+    XCom, from any worker. In local mode it is every task of the group.
+
+    Why not Cosmos's ``[cosmos] watcher_dbt_execution_queue`` alone (Cosmos 1.15): it covers the watcher
+    mode only (the producer's queue, set when the DAG is parsed, and the model tasks' retries, moved by
+    Cosmos's cluster policy), and does nothing in local mode, whose tasks are not watcher operators. It is
+    also one Airflow setting for every Cosmos DAG of the deployment, not this DAG's. So
+    ``PRODUCT_CDC_DBT_QUEUE`` keeps routing the dbt tasks of both modes here; in watcher mode, set
+    ``AIRFLOW__COSMOS__WATCHER_DBT_EXECUTION_QUEUE`` to the same queue to send the model tasks' retries
+    (each runs dbt for its model) there too.
     """
     if not queue:
         return
@@ -114,7 +130,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
         ),
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
-            "env": DBT_IN_TASK_ENV,
+            "env": dbt_in_task_env(settings),
             # After each dbt command: a failed test's or model's name and dbt's message (the failing row
             # count) to the task's XCom, for the run's failure email (alerts.py).
             "callback": record_dbt_failures,

@@ -14,5 +14,6 @@ then becomes dbt (``exec``): the same process, so dbt inherits both. Its output,
 dbt's own, and the lock's session stays open exactly as long as dbt runs: when dbt ends, killed or not, the
 kernel closes it and PostgreSQL releases the lock.
 
-It imports neither Airflow nor dbt: psycopg, PyYAML and Jinja only.
+It imports neither Airflow nor dbt (psycopg, PyYAML and Jinja only), so Airflow's interpreter runs it, and
+it execs the dbt of dbt's own virtualenv (``PRODUCT_CDC_DBT_EXECUTABLE``, by default ``.venv-dbt/bin/dbt``).
 """

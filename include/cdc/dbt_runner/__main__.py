@@ -1,7 +1,9 @@
 """``include/dbt/bin/dbt-task <dbt arguments>``: tie dbt to its task, take the build lock, become dbt.
 
-The real dbt is ``CORD_DBT_EXECUTABLE`` (set by include/cdc/airflow/dbt_group.py; else the ``dbt`` beside
-this interpreter, else on PATH). Exit codes besides dbt's own: 75 when the build lock stayed busy, 70 when
+The real dbt is ``CORD_DBT_EXECUTABLE`` (set by include/cdc/airflow/dbt_group.py; else
+``PRODUCT_CDC_DBT_EXECUTABLE``'s, by default the dbt of the project's ``.venv-dbt``). This program runs with
+Airflow's interpreter and imports no dbt: it execs dbt's own program, in dbt's own virtualenv.
+Exit codes besides dbt's own: 75 when the build lock stayed busy, 70 when
 the warehouse or the profile could not be used, 71 when the task process was already gone.
 """
 
@@ -36,8 +38,7 @@ def command_of(args: list[str]) -> str | None:
 
 
 def real_dbt() -> str:
-    beside = Path(sys.executable).with_name("dbt")
-    return os.environ.get("CORD_DBT_EXECUTABLE") or (str(beside) if beside.exists() else "dbt")
+    return os.environ.get("CORD_DBT_EXECUTABLE") or Settings.from_env().dbt_executable
 
 
 def lock_name() -> str:
