@@ -56,7 +56,7 @@ def test_a_broken_rule_fails_the_unit_tests_that_specify_it(warehouse, monkeypat
     shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     breaks = {
         "models/marts/dim_product.sql": ("weight_kg < 5 then 'medium'", "weight_kg <= 5 then 'medium'"),
-        "models/staging/stg_product.sql": ("where is_new", "where true"),
+        "macros/cdc_staging.sql": ("where is_new", "where true"),
     }
     for relative, (rule, broken) in breaks.items():
         path = project / relative

@@ -1,11 +1,15 @@
 """The staging models follow the contract (include/cdc/contract.py reads it from the models' yml).
 
-Each stg_*.sql is the SQL of stg_product.sql with its own table; its columns come from the contract
-through the macro cdc_contract, and each column's cast from debezium_decode, which reads the structured
-``meta.sqlserver_type`` that contract.py checks. Here the models and macros are rendered with plain
-Jinja, as dbt would render them, with the contract Python reads: every contract type has a decoding,
-and every model selects the contract's columns, then the technical columns, in order. (dbt itself
-compiles and runs them in tests/integration: test_staging_decoding.py, test_dbt_unit_tests.py.)
+Each stg_*.sql is a short recipe over its own bronze table: changes -> latest (the latest event per key)
+-> decoded (the contract's columns, then the technical ones) -> on an incremental run, later_than_staged.
+Its columns come from the contract through the macro cdc_contract, each column's cast from
+debezium_decode (which reads the structured ``meta.sqlserver_type`` that contract.py checks), and the
+mechanics every model shares from include/dbt/macros/cdc_staging.sql. Here the models and macros are
+rendered with plain Jinja, as dbt would render them, with the contract Python reads: every contract type
+has a decoding, and every model reads its own bronze table, picks the latest event per contract key and
+selects the contract's columns, then the technical columns, in order; the checks are shown to fail on
+broken models. (dbt itself compiles and runs them in tests/integration: test_staging_decoding.py,
+test_dbt_unit_tests.py.)
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ DBT_GLOBALS = {
     "execute": True,
 }
 DECODE = _environment().from_string((MACROS / "debezium_decode.sql").read_text()).make_module(DBT_GLOBALS)
+STAGING_MACROS = re.findall(r"\{% macro (\w+)\(", (MACROS / "cdc_staging.sql").read_text())
 
 
 def properties(source: SourceTable) -> dict:
@@ -79,25 +84,36 @@ def properties(source: SourceTable) -> dict:
     return model
 
 
-def render_model(source: SourceTable, incremental: bool) -> str:
-    """The model's SQL as dbt compiles it, with the model's own properties as ``model``."""
+def render_model(
+    source: SourceTable, incremental: bool, sql: str | None = None, macros: str | None = None
+) -> str:
+    """The model's SQL as dbt compiles it, with the model's own properties as ``model``; ``sql`` and
+    ``macros`` replace the model's text and cdc_staging.sql's (to show that the checks can fail)."""
     model = properties(source)
     node = {"resource_type": "model", "name": model["name"], "config": model["config"]}
     node["columns"] = {c["name"]: c for c in model["columns"]}
-    context = {**DBT_GLOBALS, "model": node}
+    this = f"staging.{source.staging_model}"
     contract_macro = (
-        _environment().from_string((MACROS / "cdc_contract.sql").read_text()).make_module(context)
+        _environment()
+        .from_string((MACROS / "cdc_contract.sql").read_text())
+        .make_module({**DBT_GLOBALS, "model": node})
     )
-    sql = (STAGING_MODELS_DIR / f"{source.staging_model}.sql").read_text()
+    staging_macros = (
+        _environment()
+        .from_string(macros if macros is not None else (MACROS / "cdc_staging.sql").read_text())
+        .make_module({**DBT_GLOBALS, "this": this, "debezium_decode": DECODE.debezium_decode})
+    )
+    shared = {name: getattr(staging_macros, name) for name in STAGING_MACROS}
+    sql = sql if sql is not None else (STAGING_MODELS_DIR / f"{source.staging_model}.sql").read_text()
     return (
         _environment()
         .from_string(sql)
         .render(
+            **shared,
             cdc_contract=_returned(contract_macro.cdc_contract),
-            debezium_decode=DECODE.debezium_decode,
             source=lambda name, relation: f"{name}.{relation}",
             is_incremental=lambda: incremental,
-            this=f"staging.{source.staging_model}",
+            this=this,
         )
     )
 
@@ -143,21 +159,58 @@ def test_a_type_without_a_decoding_stops_the_compile(sql_type, message):
         decode(sql_type)
 
 
-# -- every model is stg_product.sql with its own table, and selects the contract's columns ----------
+# -- every model reads its own table, keeps the latest event per key and selects the contract's columns --
 
 
-def expected_sql(source: SourceTable) -> str:
-    """stg_product.sql with the table, the property file and the bronze table of ``source``."""
-    product = table("Product")
-    text = (STAGING_MODELS_DIR / f"{product.staging_model}.sql").read_text()
-    for old, new in [
-        (f"Table: {product.schema}.{product.table}.", f"Table: {source.schema}.{source.table}."),
-        (f"Contract: {product.staging_model}.yml.", f"Contract: {source.staging_model}.yml."),
-        (f"source('bronze', '{product.bronze_table}')", f"source('bronze', '{source.bronze_table}')"),
-    ]:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
+def selected(sql: str) -> list[str]:
+    """The names of the outermost select (the last one that starts a line)."""
+    select = sql.rsplit("\nselect\n", 1)[1].rsplit("\nfrom ", 1)[0]
+    return [re.split(r"\s+as\s+|\.", item.strip())[-1] for item in select.split(",")]
+
+
+def cte(sql: str, name: str) -> str:
+    """The body of the CTE ``name``."""
+    assert f"\n{name} as (\n" in sql or sql.startswith(f"with {name} as (\n"), f"no CTE {name}"
+    return sql.split(f"{name} as (\n", 1)[1].split("\n)", 1)[0]
+
+
+def contract_problems(source: SourceTable, sql: str | None = None, macros: str | None = None) -> list[str]:
+    """What in the staging model of ``source`` (or ``sql``, rendered with ``macros``) breaks its contract."""
+    problems = []
+    contract = [c.name for c in source.columns]
+    keys = ", ".join(source.primary_key)
+    text = sql if sql is not None else (STAGING_MODELS_DIR / f"{source.staging_model}.sql").read_text()
+    if re.findall(r"source\([^)]*\)", text) != [f"source('bronze', '{source.bronze_table}')"]:
+        problems.append(f"the model's one source() is not source('bronze', '{source.bronze_table}')")
+    for incremental in (False, True):
+        run = "incremental" if incremental else "first build"
+        rendered = render_model(source, incremental, sql, macros)
+        if f"\n    from bronze.{source.bronze_table}\n" not in cte(rendered, "changes") + "\n":
+            problems.append(f"{run}: changes does not read bronze.{source.bronze_table}")
+        latest = cte(rendered, "latest")
+        if (
+            f"select distinct on ({keys})\n" not in latest
+            or f"order by {source.primary_key[0]} asc," not in latest
+        ):
+            problems.append(f"{run}: latest is not the first event per ({keys}) in latest-first order")
+        # a decoded column's line is "<name>," or ends "as <name>," (a decimal's decoding spans lines)
+        decoded = re.findall(
+            r"(?m)^(?: {8}|.*\sas\s)(\w+),?$", cte(rendered, "decoded").split("\n    from ")[0]
+        )
+        if decoded != contract + TECHNICAL[:-1]:
+            problems.append(
+                f"{run}: decoded is not the contract's columns, then the technical ones: {decoded}"
+            )
+        if selected(rendered) != contract + TECHNICAL:
+            problems.append(
+                f"{run}: the model does not select the contract's columns, then the technical ones"
+            )
+        final = rendered.rsplit("\nfrom ", 1)[1].strip()
+        if final != ("later_than_staged" if incremental else "decoded"):
+            problems.append(f"{run}: the model selects from {final}")
+        if incremental and f"select distinct on ({keys}) *\n" not in cte(rendered, "later_than_staged"):
+            problems.append(f"{run}: later_than_staged does not rank each key's new and staged rows")
+    return problems
 
 
 def test_the_staging_models_are_the_contracts_tables():
@@ -166,25 +219,47 @@ def test_the_staging_models_are_the_contracts_tables():
 
 
 @pytest.mark.parametrize("source", load_contract(), ids=lambda t: t.staging_model)
-def test_a_staging_model_is_stg_product_with_its_own_table(source):
-    path = STAGING_MODELS_DIR / f"{source.staging_model}.sql"
-    assert path.read_text() == expected_sql(source), f"{path.name}: make it stg_product.sql with its table"
+def test_a_staging_model_follows_its_contract(source):
+    assert contract_problems(source) == []
 
 
-def selected(sql: str, last_from: str) -> list[str]:
-    """The names of the outermost select, the one that reads ``last_from``."""
-    select = sql.rsplit("\nselect", 1)[1].split(f"\nfrom {last_from}")[0]
-    return [re.split(r"\s+as\s+|\.", item.strip())[-1] for item in select.split(",")]
+def _broken_model(old: str, new: str) -> str:
+    text = (STAGING_MODELS_DIR / f"{table('Product').staging_model}.sql").read_text()
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
 
 
-@pytest.mark.parametrize("source", load_contract(), ids=lambda t: t.staging_model)
-def test_a_staging_model_selects_the_contracts_columns_then_the_technical_ones(source):
-    contract = [c.name for c in source.columns]
-    incremental = render_model(source, incremental=True)
-    assert selected(incremental, "winners") == contract + TECHNICAL
-    first_build = render_model(source, incremental=False)
-    assert f"from bronze.{source.bronze_table}\n" in first_build
-    decoded = first_build.split("decoded as (")[1].split("\n    from latest_new")[0]
-    # a column's line is "<name>," or ends "as <name>," (a decimal's decoding spans lines)
-    names = re.findall(r"(?m)^(?: {8}|.*\sas\s)(\w+),?$", decoded)
-    assert names == contract + TECHNICAL[:-1], "decoded: the contract's columns, then the technical ones"
+def _broken_macros(old: str, new: str) -> str:
+    text = (MACROS / "cdc_staging.sql").read_text()
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("sql", "macros", "problem"),
+    [
+        (_broken_model("'product_cdc'", "'product_analogue_cdc'"), None, "one source() is not"),
+        (
+            _broken_model("distinct on ({{ contract['keys'] | join(', ') }})", "distinct on (cdc_op)"),
+            None,
+            "latest is",
+        ),
+        (_broken_model(",\n        {{ cdc_technical_columns() }}", ""), None, "decoded is not"),
+        (None, _broken_macros(" 'kafka_offset',", ""), "does not select the contract's columns"),
+        (
+            None,
+            _broken_macros("select distinct on ({{ keys | join(', ') }}) *", "select *"),
+            "later_than_staged",
+        ),
+    ],
+    ids=[
+        "other source",
+        "other key",
+        "no technical columns decoded",
+        "a technical column less",
+        "no ranking",
+    ],
+)
+def test_the_contract_checks_fail_on_a_broken_model(sql, macros, problem):
+    problems = contract_problems(table("Product"), sql, macros)
+    assert any(problem in p for p in problems), problems
