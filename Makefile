@@ -80,7 +80,7 @@ $(REDIS_SERVER):
 
 # Two workers, each with a stack of its own (tests/conftest.py): the integration tests mostly wait.
 test: lint $(MANIFEST) $(CHROMIUM) $(REDIS_SERVER) $(STACK_TOOLS)
-	$(BIN)/python -m pytest --numprocesses 2 --dist loadgroup
+	$(BIN)/python -m pytest --numprocesses 2 --dist loadscope
 
 stack-up: $(INSTALLED) $(STACK_TOOLS)
 	$(BIN)/python -m devstack up

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from hypothesis import HealthCheck, settings
 
 from devstack.stacks import stack_env, worker_env
@@ -38,10 +37,25 @@ settings.register_profile("suite", deadline=None, suppress_health_check=[HealthC
 settings.load_profile("suite")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """On parallel workers (``--dist loadgroup``) a module's tests run on one worker, so its module
-    fixtures (a real Airflow, a built warehouse) are set up once; a module marked with a group of its
-    own (``SUPERSET``, tests/integration/conftest.py) joins that group's worker."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+# Modules that share one parallel worker: those that start Superset (the session fixture ``superset``),
+# so that one worker starts it once.
+SHARED_WORKER = {
+    "tests/integration/test_bi_dashboard_browser.py": "superset",
+    "tests/integration/test_bi_refresh_on_superset.py": "superset",
+    "tests/integration/test_superset.py": "superset",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """On parallel workers (make test) a module's tests run on one worker, so its module fixtures (a real
+    Airflow, a built warehouse) are set up once, and the modules of ``SHARED_WORKER`` share one.
+    (xdist's ``loadgroup`` marks would say the same, but xdist 3.8 writes the group into a test id that
+    pytest 9 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(module, module)
+
+    return ModuleScheduling(config, log)

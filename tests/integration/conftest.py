@@ -41,10 +41,6 @@ def stack():
         stack.down()
 
 
-# The modules that use Superset run on one parallel worker (tests/conftest.py), which starts it once.
-SUPERSET = pytest.mark.xdist_group("superset")
-
-
 @pytest.fixture(scope="session")
 def superset(stack):
     """The stack's Superset, started once for the tests that use it (it takes a minute); stopped with the

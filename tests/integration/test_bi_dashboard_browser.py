@@ -25,10 +25,10 @@ from devstack.stack.config import SUPERSET_ADMIN
 from devstack.stack.local_airflow import AirflowServices
 from devstack.stack.process import wait_until
 from tests.integration.browser import screenshot
-from tests.integration.conftest import SUPERSET, real_airflow
+from tests.integration.conftest import real_airflow
 from tests.integration.test_alerts import mails_about
 
-pytestmark = [pytest.mark.integration, pytest.mark.airflow_services, SUPERSET]
+pytestmark = [pytest.mark.integration, pytest.mark.airflow_services]
 
 SYNC, BI = "product_cdc_sync", "bi_refresh"
 BIG_NUMBER = '[data-test-chart-name="Active products"] .header-line'

@@ -20,9 +20,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from devstack.stack.config import SUPERSET_ADMIN
 from include.cdc.airflow.bi_refresh import refresh_superset
 from include.cdc.bi.superset import SupersetClient, SupersetTarget
-from tests.integration.conftest import SUPERSET
 
-pytestmark = [pytest.mark.integration, SUPERSET]
+pytestmark = pytest.mark.integration
 
 run_task = refresh_superset.function  # the task's body, as the worker calls it
 

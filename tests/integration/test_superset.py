@@ -17,11 +17,11 @@ import yaml
 
 from devstack.stack.config import BI_READER_ROLE, HOST
 from devstack.superset import bundle
-from tests.integration.conftest import SUPERSET, leaked_secrets
+from tests.integration.conftest import leaked_secrets
 from tests.integration.test_real_scheduler_runs import listening_sockets, on_loopback
 from tests.integration.warehouse import dbt, ingest
 
-pytestmark = [pytest.mark.integration, SUPERSET]
+pytestmark = pytest.mark.integration
 
 BIG_NUMBER = "Active products"
 
