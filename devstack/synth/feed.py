@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import IsolationLevel, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from devstack.synth.debezium_encoding import Message
 from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
@@ -26,7 +27,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 def produce(bootstrap: str, messages: Iterable[Message], transaction_size: int = 0) -> int:
     """Produce the messages; with ``transaction_size``, in committed transactions of that many, as a Kafka
-    Connect worker with exactly-once source support writes them (commit markers take offsets)."""
+    Connect worker with exactly-once source support writes them (commit markers take offsets). Returns
+    once a read-committed consumer sees every message."""
     config = {
         "bootstrap.servers": bootstrap,
         "linger.ms": 20,
@@ -47,6 +49,7 @@ def produce(bootstrap: str, messages: Iterable[Message], transaction_size: int =
             errors.append(str(error))
 
     count = 0
+    written: set[TopicPartition] = set()
     for message in messages:
         while True:
             try:
@@ -63,6 +66,7 @@ def produce(bootstrap: str, messages: Iterable[Message], transaction_size: int =
             except BufferError:
                 producer.poll(0.05)
         count += 1
+        written.add(TopicPartition(message.topic, message.partition))
         if transaction_size and count % transaction_size == 0:
             producer.commit_transaction(60)
             producer.begin_transaction()
@@ -73,7 +77,29 @@ def produce(bootstrap: str, messages: Iterable[Message], transaction_size: int =
     remaining = producer.flush(60)
     if remaining or errors:
         raise RuntimeError(f"{remaining} messages undelivered, {len(errors)} delivery errors: {errors[:3]}")
+    if transaction_size and written:
+        wait_for_commit_markers(bootstrap, written)
     return count
+
+
+def wait_for_commit_markers(bootstrap: str, partitions: set[TopicPartition], timeout: float = 60) -> None:
+    """The coordinator answers a commit once it has logged the decision, then writes the commit markers,
+    a request per partition leader: wait until each partition's last stable offset has reached its end,
+    so that what was committed is readable."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def ends(level: IsolationLevel) -> dict[tuple[str, int], int]:
+        futures = admin.list_offsets(dict.fromkeys(partitions, OffsetSpec.latest()), isolation_level=level)
+        return {(tp.topic, tp.partition): f.result(15).offset for tp, f in futures.items()}
+
+    deadline = time.monotonic() + timeout
+    stable, logged = ends(IsolationLevel.READ_COMMITTED), ends(IsolationLevel.READ_UNCOMMITTED)
+    while stable != logged:
+        if time.monotonic() > deadline:
+            behind = {key: (stable[key], logged[key]) for key in logged if stable[key] != logged[key]}
+            raise RuntimeError(f"commit markers not written after {timeout} s (stable, end): {behind}")
+        time.sleep(0.05)
+        stable, logged = ends(IsolationLevel.READ_COMMITTED), ends(IsolationLevel.READ_UNCOMMITTED)
 
 
 def feed(bootstrap: str, options: GeneratorOptions) -> ChangeEventGenerator:
