@@ -89,15 +89,15 @@ class SqlServerType:
                 )
 
         if self.name in FIXED_DECIMALS:
-            if (self.precision, self.scale) != FIXED_DECIMALS[self.name]:
-                precision, scale = FIXED_DECIMALS[self.name]
-                raise ContractError(f"SQL Server type {self.name} is precision {precision}, scale {scale}")
-        elif self.precision is not None and self.scale is not None:
+            fixed = FIXED_DECIMALS[self.name]
+            if (self.precision, self.scale) != fixed or {type(self.precision), type(self.scale)} != {int}:
+                raise ContractError(f"SQL Server type {self.name} is precision {fixed[0]}, scale {fixed[1]}")
+        elif self.name in DECIMAL_TYPES:
             number("precision", 1, 38)
             number("scale", 0, self.precision)
-        elif self.precision is not None:
+        elif self.name == "datetime2":
             number("precision", 0, 7)
-        if self.length is not None and self.length != "max":
+        elif self.name in _PARAMETERS and self.length != "max":
             number("length", 1, 8000)
 
     @property

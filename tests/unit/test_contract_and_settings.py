@@ -75,6 +75,8 @@ def test_epoch_units(spec, unit):
         ({"type": "decimal", "precision": 10, "scale": 11}, "scale must be a whole number 0..10"),
         ({"type": "decimal", "precision": "10", "scale": 2}, "precision must be a whole number"),
         ({"type": "money", "precision": 18, "scale": 2}, "money is precision 19, scale 4"),
+        ({"type": "money", "precision": 19.0, "scale": 4}, "money is precision 19, scale 4"),
+        ({"type": "datetime2", "precision": None}, "precision must be a whole number 0..7, got None"),
         ({"type": "datetime2"}, "takes precision"),
         ({"type": "datetime2", "precision": 8}, "precision must be a whole number 0..7"),
         ({"type": "nvarchar"}, "takes length"),
