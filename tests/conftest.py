@@ -46,10 +46,6 @@ SHARED_WORKER = {
 }
 
 
-def _runs_on_the_stack(scope: str) -> bool:
-    return scope.startswith("tests/integration/") or scope in SHARED_WORKER.values()
-
-
 def pytest_xdist_make_scheduler(config, log):
     """On parallel workers (make test) a module's tests run on one worker, so its module fixtures (a real
     Airflow, a built warehouse) are set up once, and the modules of ``SHARED_WORKER`` share one.
@@ -61,15 +57,5 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
             return SHARED_WORKER.get(module, module)
-
-        def _assign_work_unit(self, node) -> None:
-            # xdist hands out the modules with the most tests first: the unit modules (hundreds of
-            # tests, seconds in all) before the integration modules (a few tests, minutes each), so a
-            # worker could start a long module when the other had nothing left. Integration modules go
-            # first, in xdist's order, and the short ones fill the end.
-            first = next((scope for scope in self.workqueue if _runs_on_the_stack(scope)), None)
-            if first is not None:
-                self.workqueue.move_to_end(first, last=False)
-            super()._assign_work_unit(node)
 
     return ModuleScheduling(config, log)
