@@ -15,7 +15,7 @@ MANIFEST := dbt_target/manifest.json
 DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) include/dbt/dbt_project.yml \
 	include/dbt/selectors.yml
 
-.PHONY: install manifest demo test lint stack-up stack-down airflow docs superset health bench clean
+.PHONY: install manifest demo test lint stack-up stack-down airflow docs superset health bench bench-small-runs clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -108,6 +108,10 @@ superset: $(INSTALLED) $(STACK_TOOLS)
 EVENTS ?= 1000000
 bench: $(MANIFEST) $(STACK_TOOLS)
 	$(BIN)/python -m devstack.bench --events $(EVENTS)
+
+# The small run under a real scheduler: first, nothing new, 1% new; each task's times (docs/benchmark.md)
+bench-small-runs: $(MANIFEST) $(STACK_TOOLS)
+	$(BIN)/python -m devstack.bench.small_runs
 
 # PASS/WARN/FAIL per bronze table, staging model and mart of the local stack's warehouse.
 health: $(INSTALLED)

@@ -76,7 +76,9 @@ def product_cdc_sync():
     dbt = dbt_task_group(settings)
     run_dbt_on(dbt, settings.dbt_queue)  # PRODUCT_CDC_DBT_QUEUE; unset: the default queue
     with TaskGroup("checks", group_display_name="SQL checks", prefix_group_id=False) as checks:
-        sql_checks(settings)
+        # Also when a run with nothing new skipped the dbt stage (include/cdc/dbt_builds.py): bronze's
+        # freshness is checked in every run.
+        sql_checks(settings, trigger_rule=TriggerRule.NONE_FAILED)
     chain(
         tasks.check_connector.override(task_display_name="Connector status check")(),
         drained,

@@ -28,7 +28,6 @@ for _name, _value in stack_env("bench").items():
 
 from devstack.demo import prepare_airflow  # noqa: E402 (needs the variables above)
 from devstack.stack import Stack  # noqa: E402
-from devstack.stack.config import WAREHOUSE_ROLE  # noqa: E402
 from devstack.stack.local_airflow import AirflowServices  # noqa: E402
 from devstack.synth.feed import ensure_topic, produce  # noqa: E402
 from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions  # noqa: E402
@@ -70,16 +69,9 @@ def measure(rounds: int, interval_seconds: float) -> dict:
     stack.up(superset=True)
     name = uuid.uuid4().hex[:8]
     database, prefix = f"bi_latency_{name}", f"l{name}"
-    stack.postgres.psql(
-        f"create database {database}; grant connect, create, temporary on database {database} "
-        f"to {WAREHOUSE_ROLE};"
-    )
+    env = stack.connections_apart(database, f"group-{name}")
     stack.superset.grant_bi_reader(database)
     stack.superset.import_bundle(database)
-    connections = stack.connections()
-    connections["cord_warehouse"]["schema"] = database
-    connections["cord_kafka"]["extra"]["group.id"] = f"group-{name}"
-    env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in connections.items()}
     env |= {
         "PRODUCT_CDC_TOPIC_PREFIX": prefix,
         "PRODUCT_CDC_RUN_ON_NEW_CHANGES": "true",

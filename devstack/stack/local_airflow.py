@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import statistics
 import sys
 import time
 from datetime import UTC, datetime
@@ -179,6 +180,37 @@ class AirflowServices:
         )
         response.raise_for_status()
         return {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in response.json()["task_instances"]}
+
+    def run_timeline(self, dag_id: str, run_id: str) -> dict:
+        """A finished run: its wall time from queued to its end, and each task's queued, start and end
+        time in seconds after the run was queued (a deferred task's queued time is its resumption's)."""
+        url = f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"
+        run = requests.get(url, timeout=API_TIMEOUT).json()
+        answer = requests.get(f"{url}/taskInstances", params={"limit": 100}, timeout=API_TIMEOUT).json()
+        queued = datetime.fromisoformat(run["queued_at"])
+
+        def after_queued(value: str | None) -> float | None:
+            return round((datetime.fromisoformat(value) - queued).total_seconds(), 2) if value else None
+
+        tasks = {
+            ti["task_id"]: {
+                "state": ti["state"],
+                "queued": after_queued(ti["queued_when"]),
+                "start": after_queued(ti["start_date"]),
+                "end": after_queued(ti["end_date"]),
+                "seconds": round(ti["duration"] or 0.0, 2),
+            }
+            for ti in sorted(answer["task_instances"], key=lambda ti: ti["start_date"] or "")
+        }
+        ran = [t["seconds"] for t in tasks.values() if t["seconds"] > 0]  # not the producer's gateway
+        return {
+            "state": run["state"],
+            "wall_seconds": after_queued(run["end_date"]),
+            "task_starts": len(ran),
+            "task_seconds_sum": round(sum(ran), 2),
+            "task_seconds_median": round(statistics.median(ran), 2) if ran else None,
+            "tasks": tasks,
+        }
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         """The run's state once it has finished (or its current state when ``timeout`` runs out)."""

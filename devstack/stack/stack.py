@@ -98,6 +98,18 @@ class Stack:
 
     # -- how Airflow reaches it ------------------------------------------------------------------
 
+    def connections_apart(self, database: str, group: str) -> dict[str, str]:
+        """A warehouse database and a Kafka consumer group of their own, for a test or a benchmark: the
+        ``AIRFLOW_CONN_*`` variables that point the pipeline at them (the database is created here)."""
+        self.postgres.psql(
+            f"create database {database}; grant connect, create, temporary on database {database} "
+            f"to {WAREHOUSE_ROLE};"
+        )
+        connections = self.connections()
+        connections["cord_warehouse"]["schema"] = database
+        connections["cord_kafka"]["extra"]["group.id"] = group
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(c) for conn_id, c in connections.items()}
+
     def connections(self) -> dict[str, dict]:
         s = self.secrets
         return {

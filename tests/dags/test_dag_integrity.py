@@ -4,6 +4,7 @@ stages in order (bi_refresh's wiring is in test_bi_refresh_dag.py)."""
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import textwrap
@@ -237,7 +238,64 @@ def test_every_dbt_command_records_dbt_s_failing_nodes(dag):
 
     for task in dag.tasks:
         if task.task_id.startswith("dbt.") and hasattr(task, "callback"):
-            assert task.callback is alerts.record_dbt_failures, task.task_id
+            callbacks = task.callback if isinstance(task.callback, list) else [task.callback]
+            assert callbacks[0] is alerts.record_dbt_failures, task.task_id
+
+
+def test_a_passing_build_reports_each_test_of_two_models_to_that_test_s_task(dag, tmp_path):
+    """Otherwise each such task finds no status, defers to the triggerer and waits there for the build
+    to be over, in every run. After a failed build they find none, and a later try runs the test."""
+    from cosmos.operators.watcher import DbtTestWatcherOperator
+
+    build = dag.get_task("dbt.dbt_producer_watcher")
+    of_two_models = [
+        task
+        for task in dag.tasks
+        if isinstance(task, DbtTestWatcherOperator) and task.model_unique_id.startswith("test.")
+    ]
+    assert {t.task_id.split("_")[0] for t in of_two_models} == {"dbt.relationships"}
+    assert len(of_two_models) == 5
+    pushed = {}
+
+    class Ti:
+        task_id = build.task_id
+
+        def xcom_push(self, key, value):
+            pushed[key] = value
+
+        def xcom_pull(self, task_ids, key):
+            assert task_ids == build.task_id
+            return pushed.get(key)
+
+    def build_with(status_of_a_model: str) -> None:
+        pushed.clear()
+        results = [{"unique_id": "model.cord_warehouse.stg_product", "status": status_of_a_model}]
+        results += [{"unique_id": t.model_unique_id, "status": "pass"} for t in of_two_models]
+        (tmp_path / "target").mkdir(exist_ok=True)
+        (tmp_path / "target" / "run_results.json").write_text(json.dumps({"results": results}))
+        for callback in build.callback:  # no build inputs were pushed: nothing is recorded
+            callback(str(tmp_path), context={"ti": Ti(), "task": build, "run_id": "r"})
+
+    build_with("success")
+    assert [task._get_node_status(Ti(), {}) for task in of_two_models] == ["pass"] * 5
+    build_with("error")
+    assert [task._get_node_status(Ti(), {}) for task in of_two_models] == [None] * 5
+
+
+def test_the_build_skips_the_dbt_stage_when_nothing_is_new_and_the_checks_run_all_the_same(dag):
+    """Its pre_execute compares what it would read with what the last passing build read
+    (tests/integration/test_dag_end_to_end.py runs it)."""
+    from include.cdc.airflow import alerts, dbt_group
+
+    build = dag.get_task("dbt.dbt_producer_watcher")
+    assert build._pre_execute_hook.func is dbt_group.skip_the_build_when_nothing_is_new
+    assert [getattr(c, "func", c) for c in build.callback] == [
+        alerts.record_dbt_failures,
+        dbt_group.report_detached_tests,
+        dbt_group.record_a_passing_build,
+    ]
+    for task_id in CHECKS:
+        assert dag.get_task(task_id).trigger_rule == "none_failed", task_id
 
 
 def test_deadline_alert_emails_once_the_run_is_late(dag):

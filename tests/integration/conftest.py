@@ -8,7 +8,6 @@ other's data and the pipeline code runs exactly as in Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from psycopg.rows import dict_row
 from devstack.demo import ensure_airflow_db
 from devstack.stack import Stack
 from devstack.stack.celery_workers import CeleryWorkers
-from devstack.stack.config import WAREHOUSE_ROLE
 from devstack.stack.local_airflow import AirflowServices
 from devstack.synth.debezium_encoding import Message
 from devstack.synth.feed import ensure_topic, produce
@@ -160,15 +158,8 @@ def new_corner(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Corner
     """A corner of the stack, set in the environment through ``monkeypatch``, dropped on the way out."""
     name = uuid.uuid4().hex[:10]
     database = f"wh_{name}"
-    stack.postgres.psql(
-        f"create database {database}; grant connect, create, temporary on database "
-        f"{database} to {WAREHOUSE_ROLE};"
-    )
-    connections = stack.connections()
-    connections["cord_warehouse"]["schema"] = database
-    connections["cord_kafka"]["extra"]["group.id"] = f"group-{name}"
-    for conn_id, fields in connections.items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+    for variable, value in stack.connections_apart(database, f"group-{name}").items():
+        monkeypatch.setenv(variable, value)
     monkeypatch.setenv("PRODUCT_CDC_TOPIC_PREFIX", f"t{name}")
     monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", "1000")
     # No runs started by new changes: a test triggers the runs it checks (test_runs_on_new_changes.py

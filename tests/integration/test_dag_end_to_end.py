@@ -142,6 +142,48 @@ def test_marts_equal_the_source_and_incremental_runs_touch_only_what_changed(dag
     assert leaked_secrets(corner.stack, out + err) == []
 
 
+CHECKS = "check_"
+
+
+def test_a_run_with_nothing_new_skips_the_dbt_stage_until_bronze_or_the_project_changes(
+    dag, corner, monkeypatch, tmp_path
+):
+    from include.cdc.airflow import dbt_group
+
+    generator = corner.generator(products=15, events=800)
+    batches = generator.batches()
+    corner.produce_until(batches, 400)
+    assert run_dag(dag).succeeded
+    marts = {m: snapshot(corner, m, "product_id") for m in MARTS}
+
+    def dbt_stage(run) -> dict[str, set[str]]:
+        states: dict[str, set[str]] = {}
+        for task_id, state in run.task_states.items():
+            if task_id.startswith("dbt."):
+                states.setdefault(state, set()).add(task_id)
+        return states
+
+    quiet = run_dag(dag)
+    assert quiet.succeeded, quiet.failed_tasks()
+    assert dbt_stage(quiet)["success"] == {"dbt.dbt_producer_watcher"}
+    assert set(dbt_stage(quiet)) == {"success", "skipped"}
+    assert {s for t, s in quiet.task_states.items() if t.startswith(CHECKS)} == {"success"}
+    assert quiet.task_states["publish_marts"] == "success"
+    assert {m: snapshot(corner, m, "product_id") for m in MARTS} == marts
+
+    # A deploy that changed the dbt project builds at its first run, with nothing new in bronze.
+    deployed = tmp_path / "manifest.json"
+    deployed.write_bytes(dbt_group.MANIFEST.read_bytes() + b"\n")
+    monkeypatch.setattr(dbt_group, "MANIFEST", deployed)
+    assert set(dbt_stage(run_dag(dag))) == {"success"}
+    assert set(dbt_stage(run_dag(dag))) == {"success", "skipped"}
+    # So does a full refresh, and a run that loads something new.
+    assert set(dbt_stage(run_dag(dag, {"full_refresh": True}))) == {"success"}
+    corner.produce([m for batch in batches for m in batch])
+    assert set(dbt_stage(run_dag(dag))) == {"success"}
+    assert mart_mismatches(corner.query, generator) == []
+
+
 FAIL_FIRST_WRITE = """
 create schema fault;
 create sequence fault.dim_product_writes;

@@ -3,8 +3,9 @@
 dag.test() runs one task at a time in one process. Here every task is a process of its own, started by
 the executor, and the dbt stage's tasks meet as they do in production: the watcher's model tasks read
 what the build task pushed to XCom through the API server. Four runs in a row (the first, nothing new,
-a little new, a full refresh) all succeed; the warehouse then equals the source, and each model's run
-and tests have a log of their own that names the model.
+a little new, a full refresh) all succeed; the warehouse then equals the source, each model's run
+and tests have a log of their own that names the model, no task of the dbt stage waited in the
+triggerer (each reports what the build did), and the run with nothing new skipped the dbt stage.
 
 While it runs, every port the stack's processes listen on (Airflow's log servers included, which Airflow
 itself would bind to every interface) is on loopback, and the log servers are on the stack's own ports.
@@ -113,6 +114,20 @@ def test_first_nothing_new_a_little_new_and_full_refresh_runs_succeed(stack, cor
     assert staging_mismatches(corner.query, generator) == []
     assert mart_mismatches(corner.query, generator) == []
     assert corner.bronze_rows() == generator.total.envelopes
+    # The model tasks start once the build is over, and each finds its outcome at once: no task of the
+    # dbt stage waits in the triggerer. With nothing new, the build skips them all.
+    for run_id in runs:
+        tasks = airflow.run_timeline(DAG_ID, run_id)["tasks"]
+        dbt_states = {times["state"] for t, times in tasks.items() if t.startswith("dbt.")}
+        assert dbt_states == ({"success", "skipped"} if run_id.startswith("nothing-new") else {"success"})
+        build_end = tasks["dbt.dbt_producer_watcher"]["end"]
+        ran = {t: times for t, times in tasks.items() if t.endswith(".run") and times["state"] == "success"}
+        started_early = [t for t, times in ran.items() if times["start"] < build_end]
+        assert started_early == []
+        deferred = [
+            t for t in airflow.task_instances(DAG_ID, run_id) if "Deferring" in task_log(stack, run_id, t)
+        ]
+        assert deferred == [], run_id
     for model in ("stg_product", "dim_product", "dim_product_search"):
         assert model in task_log(stack, runs[-1], f"dbt.{model}.run"), model
         assert model in task_log(stack, runs[-1], f"dbt.{model}.test"), model

@@ -19,15 +19,21 @@ image built there (``include/dbt/target`` is git-ignored, so absent from a clone
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import TriggerRule
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import PRODUCER_WATCHER_TASK_ID, ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+from cosmos.operators.watcher import DbtTestWatcherOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from include.cdc.airflow.alerts import record_dbt_failures
+from include.cdc.airflow.alerts import DBT_FAILED, record_dbt_failures
 from include.cdc.settings import DBT_MANIFEST, PROJECT_DIR, Settings
 
 DBT_PROJECT = PROJECT_DIR / "include" / "dbt"
@@ -37,6 +43,9 @@ MANIFEST = DBT_MANIFEST
 # lock (include/cdc/dbt_runner/), started with this interpreter (which imports no dbt), then becoming the
 # dbt of PRODUCT_CDC_DBT_EXECUTABLE.
 DBT_IN_TASK = DBT_PROJECT / "bin" / "dbt-task"
+BUILD_INPUTS_KEY = "build_inputs"
+
+log = logging.getLogger(__name__)
 
 
 def dbt_in_task_env(settings: Settings) -> dict[str, str]:
@@ -67,6 +76,78 @@ def _models_after_the_build(group: DbtTaskGroup) -> None:
         if task is not producer:
             task.trigger_rule = TriggerRule.NONE_FAILED
             producer >> task
+
+
+def _passing_build(project_dir: str) -> dict[str, str] | None:
+    """Each node's status in the dbt command's run_results.json, when nothing in it failed."""
+    path = Path(project_dir) / "target" / "run_results.json"
+    if not path.is_file():
+        return None
+    try:
+        statuses = {r["unique_id"]: r["status"] for r in json.loads(path.read_text()).get("results", [])}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("unreadable %s: the build counts as not passed", path, exc_info=True)
+        return None
+    return None if any(status in DBT_FAILED for status in statuses.values()) else statuses
+
+
+def _the_rest_of_the_group(context: dict[str, Any]) -> list:
+    build = context["task"]
+    return [task for task in build.task_group.iter_tasks() if task.task_id != build.task_id]
+
+
+def report_detached_tests(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
+    """Cosmos ``callback`` of the build: after a passing ``dbt build``, each test of two models
+    (``relationships``) reports its status where its task reads it.
+
+    Cosmos 1.15's build reports a test's status only under each model the test belongs to, while the
+    task of a test of two models watches a key of its own. That task therefore never found a status: it
+    deferred to the triggerer, which reported "no information about the node" once the build was over
+    (5-11 s of every run's critical path, two task starts each). After a failed build nothing is
+    reported, so those tasks behave as before: a try after the build failed runs the test again.
+    """
+    statuses = _passing_build(project_dir) if context is not None else None
+    for task in _the_rest_of_the_group(context) if statuses else ():
+        test_id = getattr(task, "model_unique_id", None) or ""
+        if isinstance(task, DbtTestWatcherOperator) and test_id.startswith("test.") and test_id in statuses:
+            context["ti"].xcom_push(key=get_tests_status_xcom_key(test_id), value=statuses[test_id])
+
+
+def skip_the_build_when_nothing_is_new(context: dict[str, Any], *, settings: Settings) -> None:
+    """``pre_execute`` of the build: when bronze and the project are as the last passing build read
+    them (include/cdc/dbt_builds.py), skip it and every task of the group; the checks still run."""
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from include.cdc import dbt_builds
+    from include.cdc.airflow import clients
+
+    with clients.warehouse(settings).connect() as conn:
+        inputs = dbt_builds.current_inputs(conn, MANIFEST)
+        last = dbt_builds.last_build_inputs(conn)
+    context["ti"].xcom_push(key=BUILD_INPUTS_KEY, value=inputs)
+    if inputs == last and not context["params"].get("full_refresh"):
+        log.info("nothing new since the last passing dbt build (%s): the dbt stage is skipped", inputs)
+        raise DownstreamTasksSkipped(tasks=[task.task_id for task in _the_rest_of_the_group(context)])
+    log.info("dbt builds from %s (last passing build: %s)", inputs, last or "none")
+
+
+def record_a_passing_build(
+    project_dir: str, context: dict[str, Any] | None = None, *, settings: Settings, **_: Any
+) -> None:
+    """Cosmos ``callback`` of the build: after a passing ``dbt build``, what it read, unless a load
+    changed bronze while it ran."""
+    from include.cdc import dbt_builds
+    from include.cdc.airflow import clients
+
+    if context is None or _passing_build(project_dir) is None:
+        return
+    ti = context["ti"]
+    before = ti.xcom_pull(task_ids=ti.task_id, key=BUILD_INPUTS_KEY)
+    if before is None:
+        return
+    with clients.warehouse(settings).connect() as conn:
+        if dbt_builds.current_inputs(conn, MANIFEST) == before:
+            dbt_builds.record_build(conn, before, context["run_id"])
 
 
 def run_dbt_on(group: DbtTaskGroup, queue: str) -> None:
@@ -113,6 +194,16 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
             # wait while each model's status is pushed to XCom.
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(DBT_IN_TASK),
+            # Watcher mode's build only: it skips the group when nothing is new, and after it passed,
+            # records what it read and reports the tests of two models.
+            setup_operator_args={
+                "pre_execute": functools.partial(skip_the_build_when_nothing_is_new, settings=settings),
+                "callback": [
+                    record_dbt_failures,
+                    report_detached_tests,
+                    functools.partial(record_a_passing_build, settings=settings),
+                ],
+            },
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,

@@ -31,30 +31,29 @@ class WarehouseQuery(_ReportsTables, SQLExecuteQueryOperator):
     pass
 
 
-def _check(settings: Settings, name: str, bind: dict | None = None, **params) -> SQLCheckOperator:
-    return WarehouseCheck(
-        task_id=f"check_{name}",
-        conn_id=settings.warehouse_conn_id,
-        sql=f"checks/{name}.sql",
-        params=params,
-        parameters=bind,
-    )
+def sql_checks(settings: Settings, **operator_args) -> list[SQLCheckOperator]:
+    def check(name: str, bind: dict | None = None, **params) -> SQLCheckOperator:
+        return WarehouseCheck(
+            task_id=f"check_{name}",
+            conn_id=settings.warehouse_conn_id,
+            sql=f"checks/{name}.sql",
+            params=params,
+            parameters=bind,
+            **operator_args,
+        )
 
-
-def sql_checks(settings: Settings) -> list[SQLCheckOperator]:
     tables = [[t.bronze_table, t.staging_model] for t in settings.contract]
     return [
-        _check(settings, "layers_consistent", tables=tables),
-        _check(settings, "no_duplicate_products"),
-        _check(settings, "bronze_is_fresh", tables=tables, max_age_hours=settings.freshness_max_age_hours),
-        _check(settings, "multilingual_coverage", min_share=settings.min_multilingual_share),
-        _check(
-            settings,
+        check("layers_consistent", tables=tables),
+        check("no_duplicate_products"),
+        check("bronze_is_fresh", tables=tables, max_age_hours=settings.freshness_max_age_hours),
+        check("multilingual_coverage", min_share=settings.min_multilingual_share),
+        check(
             "supplier_concentration",
             bind={"allowed_suppliers": list(settings.dominant_suppliers)},
             max_share=settings.max_supplier_share,
         ),
-        _check(settings, "for_sale_share_stable", max_shift=settings.max_for_sale_shift),
+        check("for_sale_share_stable", max_shift=settings.max_for_sale_shift),
     ]
 
 
