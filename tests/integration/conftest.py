@@ -9,6 +9,7 @@ other's data and the pipeline code runs exactly as in Airflow.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from devstack.stack.local_airflow import AirflowServices
 from devstack.synth.debezium_encoding import Message
 from devstack.synth.feed import ensure_topic, produce
 from devstack.synth.generator import ChangeEventGenerator, GeneratorOptions
+from include.cdc.archive.landing import read_records
 from include.cdc.contract import load_contract, table
 from include.cdc.settings import Settings
 from tests.integration import browser
@@ -129,6 +131,24 @@ class Corner:
                 break
         self.produce(sent)
         return sent
+
+    def reemit_a_landed_record(self, table_name: str) -> None:
+        """Produce again a record the archive holds, as Kafka Connect re-emits changes after a restart:
+        bronze gets a row at a new offset, and the source's state does not change."""
+        captured = table(table_name)
+        prefix = f"{self.settings.raw_prefix_for(captured)}topic={self.settings.topic(captured)}/"
+        key = sorted(self.bucket_keys(prefix))[0]
+        body = self.stack.s3.client().get_object(Bucket="cord-raw", Key=key)["Body"].read()
+        record = next(r for r in read_records(key, body) if not r.is_tombstone)
+        again = Message(
+            record.topic,
+            record.partition,
+            record.key_bytes or (record.key or "").encode(),
+            record.raw_value(),
+            [],
+            record.timestamp_ms or int(time.time() * 1000),
+        )
+        self.produce([again])
 
     def raw_keys(self) -> list[str]:
         """Keys of this test's landed objects."""

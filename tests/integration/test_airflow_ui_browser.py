@@ -224,6 +224,9 @@ def test_a_failed_dbt_test_is_cleared_from_the_ui_and_the_run_ends_green(
         f"update broken_row set oem_number_id = {broken}, oem_number = null;"
         "insert into staging.stg_product_oem_number select * from broken_row;"
     )
+    # The source sends something, so the run builds (with nothing new it would skip the dbt stage, and
+    # the layers check would fail instead): a change re-emitted, as after a connector restart.
+    ui_corner.reemit_a_landed_record("ProductOEMNumber")
     run_id = ui.trigger("5a-trigger-a-run-that-will-fail")
     assert ui.wait_for_run(run_id) == "Failed"
     assert airflow.task_instances(DAG_ID, run_id)[FAILING_TEST][0] == "failed"
