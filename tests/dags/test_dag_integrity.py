@@ -291,8 +291,7 @@ def test_the_build_skips_the_dbt_stage_when_nothing_is_new_and_the_checks_run_al
     assert build._pre_execute_hook.func is dbt_group.skip_the_build_when_nothing_is_new
     assert [getattr(c, "func", c) for c in build.callback] == [
         alerts.record_dbt_failures,
-        dbt_group.report_detached_tests,
-        dbt_group.record_a_passing_build,
+        dbt_group.after_a_passing_build,
     ]
     for task_id in CHECKS:
         assert dag.get_task(task_id).trigger_rule == "none_failed", task_id

@@ -22,20 +22,22 @@ def run_results(*results: tuple[str, str, str | None]) -> dict:
     }
 
 
+def nodes(*results: tuple[str, str, str | None]) -> list[alerts.DbtNode]:
+    return [alerts.DbtNode(uid, status, message or "") for uid, status, message in results]
+
+
 def test_the_dbt_line_names_the_failing_test_and_its_row_count():
-    results = run_results(
+    results = nodes(
         ("model.cord_warehouse.stg_product_availability", "success", "SELECT 120"),
         (f"test.cord_warehouse.{DBT_TEST}.6c1c0f57f2", "fail", "Got 61 results, configured to fail if != 0"),
         ("test.cord_warehouse.not_null_stg_product_product_id.a1b2", "pass", None),
     )
     assert alerts.dbt_failure_line(results) == DBT_LINE
-    assert alerts.dbt_failure_line(run_results(("model.p.m", "success", "OK"))) is None
+    assert alerts.dbt_failure_line(nodes(("model.p.m", "success", "OK"))) is None
 
 
 def test_a_model_error_keeps_only_the_first_line_of_dbt_s_message():
-    results = run_results(
-        ("model.cord_warehouse.dim_product", "error", 'Database Error\n  relation "x" missing')
-    )
+    results = nodes(("model.cord_warehouse.dim_product", "error", 'Database Error\n  relation "x" missing'))
     assert alerts.dbt_failure_line(results) == "dim_product: Database Error"
 
 

@@ -18,13 +18,21 @@ from devstack.stack.maven import DEBEZIUM_VERSION
 from devstack.stack.process import Process, stop_processes, wait_until
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_a_taken_port_stops_the_start_with_the_port_and_the_variable(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
+        # Kafka's other two ports free, not the defaults: a developer's running stack holds those.
+        ports = Ports(kafka=port, kafka_sasl=_free_port(), kafka_controller=_free_port())
         with pytest.raises(StackError) as raised:
-            Kafka(Ports(kafka=port), Secrets.load_or_create(tmp_path), tmp_path).start()
+            Kafka(ports, Secrets.load_or_create(tmp_path), tmp_path).start()
     assert f"[{port}]" in str(raised.value)
     assert "CORD_STACK_KAFKA_PORT" in str(raised.value)
 

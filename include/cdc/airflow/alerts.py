@@ -81,12 +81,48 @@ def first_line(text: str) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
 
 
-def dbt_failure_line(run_results: dict[str, Any]) -> str | None:
-    """``<node>: <dbt's message>`` for each failed or errored node of a run_results.json, or None."""
+@dataclass(frozen=True)
+class DbtNode:
+    unique_id: str  # model.<project>.<name>, test.<project>.<name>.<hash>
+    status: str
+    message: str
+
+    @property
+    def name(self) -> str:
+        parts = self.unique_id.split(".")
+        return parts[2] if len(parts) > 2 else self.unique_id
+
+
+def read_run_results(project_dir: str) -> list[DbtNode] | None:
+    """The nodes of the dbt command's ``target/run_results.json``; None when it is absent or not in
+    dbt's shape. dbt writes that file: an odd one is logged, and must neither fail the task nor count as
+    a passing build."""
+    path = Path(project_dir) / "target" / "run_results.json"
+    if not path.is_file():
+        return None
+    try:
+        results = json.loads(path.read_bytes())["results"]
+        if not isinstance(results, list):
+            raise TypeError(f"results is a {type(results).__name__}, not a list")
+        return [_dbt_node(node) for node in results]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        log.warning("unreadable %s", path, exc_info=True)
+        return None
+
+
+def _dbt_node(node: dict[str, Any]) -> DbtNode:
+    unique_id, status, message = node["unique_id"], node["status"], node.get("message")
+    if not isinstance(unique_id, str) or not isinstance(status, str):
+        raise TypeError(f"a node's unique_id and status are text in dbt's run_results: {node!r:.200}")
+    return DbtNode(unique_id, status, message if isinstance(message, str) else "")
+
+
+def dbt_failure_line(nodes: list[DbtNode]) -> str | None:
+    """``<node>: <dbt's message>`` for each failed or errored node, or None."""
     parts = [
-        f"{result['unique_id'].split('.')[2]}: {first_line(result.get('message') or result['status'])}"
-        for result in run_results.get("results", [])
-        if result.get("status") in DBT_FAILED
+        f"{node.name}: {first_line(node.message or node.status)}"
+        for node in nodes
+        if node.status in DBT_FAILED
     ]
     return first_line("; ".join(parts)) if parts else None
 
@@ -143,14 +179,8 @@ def record_error(context: dict[str, Any]) -> None:
 
 def record_dbt_failures(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
     """Cosmos ``callback`` after each dbt command: its failed nodes and dbt's message to the XCom."""
-    path = Path(project_dir) / "target" / "run_results.json"
-    if context is None or not path.is_file():
-        return
-    try:
-        line = dbt_failure_line(json.loads(path.read_text()))
-    except (ValueError, KeyError, IndexError, AttributeError):
-        log.warning("unreadable %s", path, exc_info=True)
-        return
+    nodes = read_run_results(project_dir) if context is not None else None
+    line = dbt_failure_line(nodes) if nodes else None
     if line:
         context["ti"].xcom_push(key=ERROR_KEY, value=_masked(line))
 

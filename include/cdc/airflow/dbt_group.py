@@ -20,7 +20,6 @@ image built there (``include/dbt/target`` is git-ignored, so absent from a clone
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
 from cosmos.operators.watcher import DbtTestWatcherOperator
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from include.cdc.airflow.alerts import DBT_FAILED, record_dbt_failures
+from include.cdc.airflow.alerts import DBT_FAILED, DbtNode, read_run_results, record_dbt_failures
 from include.cdc.settings import DBT_MANIFEST, PROJECT_DIR, Settings
 
 DBT_PROJECT = PROJECT_DIR / "include" / "dbt"
@@ -78,17 +77,12 @@ def _models_after_the_build(group: DbtTaskGroup) -> None:
             producer >> task
 
 
-def _passing_build(project_dir: str) -> dict[str, str] | None:
-    """Each node's status in the dbt command's run_results.json, when nothing in it failed."""
-    path = Path(project_dir) / "target" / "run_results.json"
-    if not path.is_file():
+def passing_build(nodes: list[DbtNode] | None) -> dict[str, str] | None:
+    """Each node's status, when the dbt command ran nodes (its run_results.json was read) and none of
+    them failed."""
+    if not nodes or any(node.status in DBT_FAILED for node in nodes):
         return None
-    try:
-        statuses = {r["unique_id"]: r["status"] for r in json.loads(path.read_text()).get("results", [])}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        log.warning("unreadable %s: the build counts as not passed", path, exc_info=True)
-        return None
-    return None if any(status in DBT_FAILED for status in statuses.values()) else statuses
+    return {node.unique_id: node.status for node in nodes}
 
 
 def _the_rest_of_the_group(context: dict[str, Any]) -> list:
@@ -96,9 +90,8 @@ def _the_rest_of_the_group(context: dict[str, Any]) -> list:
     return [task for task in build.task_group.iter_tasks() if task.task_id != build.task_id]
 
 
-def report_detached_tests(project_dir: str, context: dict[str, Any] | None = None, **_: Any) -> None:
-    """Cosmos ``callback`` of the build: after a passing ``dbt build``, each test of two models
-    (``relationships``) reports its status where its task reads it.
+def _report_detached_tests(statuses: dict[str, str], context: dict[str, Any]) -> None:
+    """Each test of two models (``relationships``) reports its status where its task reads it.
 
     Cosmos 1.15's build reports a test's status only under each model the test belongs to, while the
     task of a test of two models watches a key of its own. That task therefore never found a status: it
@@ -106,8 +99,7 @@ def report_detached_tests(project_dir: str, context: dict[str, Any] | None = Non
     (5-11 s of every run's critical path, two task starts each). After a failed build nothing is
     reported, so those tasks behave as before: a try after the build failed runs the test again.
     """
-    statuses = _passing_build(project_dir) if context is not None else None
-    for task in _the_rest_of_the_group(context) if statuses else ():
+    for task in _the_rest_of_the_group(context):
         test_id = getattr(task, "model_unique_id", None) or ""
         if isinstance(task, DbtTestWatcherOperator) and test_id.startswith("test.") and test_id in statuses:
             context["ti"].xcom_push(key=get_tests_status_xcom_key(test_id), value=statuses[test_id])
@@ -131,16 +123,18 @@ def skip_the_build_when_nothing_is_new(context: dict[str, Any], *, settings: Set
     log.info("dbt builds from %s (last passing build: %s)", inputs, last or "none")
 
 
-def record_a_passing_build(
+def after_a_passing_build(
     project_dir: str, context: dict[str, Any] | None = None, *, settings: Settings, **_: Any
 ) -> None:
-    """Cosmos ``callback`` of the build: after a passing ``dbt build``, what it read, unless a load
-    changed bronze while it ran."""
+    """Cosmos ``callback`` of the build: after a ``dbt build`` in which nothing failed, report the
+    tests of two models, and record what the build read, unless a load changed bronze while it ran."""
     from include.cdc import dbt_builds
     from include.cdc.airflow import clients
 
-    if context is None or _passing_build(project_dir) is None:
+    statuses = passing_build(read_run_results(project_dir)) if context is not None else None
+    if statuses is None:
         return
+    _report_detached_tests(statuses, context)
     ti = context["ti"]
     before = ti.xcom_pull(task_ids=ti.task_id, key=BUILD_INPUTS_KEY)
     if before is None:
@@ -200,8 +194,7 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
                 "pre_execute": functools.partial(skip_the_build_when_nothing_is_new, settings=settings),
                 "callback": [
                     record_dbt_failures,
-                    report_detached_tests,
-                    functools.partial(record_a_passing_build, settings=settings),
+                    functools.partial(after_a_passing_build, settings=settings),
                 ],
             },
         ),
