@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 STACK_DIR = Path(os.environ.get("CORD_STACK_DIR", REPO / ".stack")).resolve()
 HOST = "127.0.0.1"
+# Extra options for the stack's JVMs (Kafka, Kafka Connect); the tests' stacks set them (devstack/stacks.py).
+JVM_OPTIONS = tuple(os.environ.get("CORD_STACK_JVM_OPTIONS", "").split())
 PG_SYSTEM_USER = "embedded_postgres"
 WAREHOUSE_DB, WAREHOUSE_ROLE = "cord", "cord_etl"
 AIRFLOW_DB, AIRFLOW_ROLE = "airflow", "airflow"

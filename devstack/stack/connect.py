@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
-from devstack.stack.config import CONNECTOR, HOST, STACK_DIR, Ports, StackError
+from devstack.stack.config import CONNECTOR, HOST, JVM_OPTIONS, STACK_DIR, Ports, StackError
 from devstack.stack.maven import DEBEZIUM_SQLSERVER, KAFKA, log4j2_properties
 from devstack.stack.service import ProcessService
 
@@ -101,6 +101,7 @@ class KafkaConnect(ProcessService):
             "java",
             "-Xmx512m",
             "-XX:+UseSerialGC",  # one small worker: G1's threads and regions cost more than they give
+            *JVM_OPTIONS,
             f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}",
             "-cp",
             KAFKA.classpath(),

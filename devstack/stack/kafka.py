@@ -21,7 +21,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from devstack.stack.config import HOST, KAFKA_USER, STACK_DIR, Ports, Secrets, StackError
+from devstack.stack.config import HOST, JVM_OPTIONS, KAFKA_USER, STACK_DIR, Ports, Secrets, StackError
 from devstack.stack.maven import KAFKA, log4j2_properties
 from devstack.stack.process import answers_tcp, wait_until
 from devstack.stack.service import ProcessService
@@ -140,7 +140,7 @@ class Kafka(ProcessService):
                 "default-jre-headless' as root)"
             )
         log4j = f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}"
-        return [java, *HEAP, "-Djava.awt.headless=true", log4j, "-cp", KAFKA.classpath()]
+        return [java, *HEAP, *JVM_OPTIONS, "-Djava.awt.headless=true", log4j, "-cp", KAFKA.classpath()]
 
     def _server_properties(self) -> str:
         settings = {

@@ -16,6 +16,7 @@ from devstack.stack.connect import KafkaConnect
 from devstack.stack.kafka import Kafka
 from devstack.stack.maven import DEBEZIUM_VERSION
 from devstack.stack.process import Process, stop_processes, wait_until
+from devstack.stacks import QUICK_JVM, WORKER_PORT_STEP, stack_env, worker_env
 
 
 def _free_port() -> int:
@@ -160,6 +161,7 @@ def test_kafka_connect_listens_on_loopback_and_keeps_its_topics_on_the_stacks_br
     assert not any(name.startswith(("kafka-clients", "connect-api")) for name in debezium)  # the worker's own
     assert (plugins / "cord-idle-source" / "cord" / "devstack" / "IdleSourceConnector.class").is_file()
     assert "-Xmx512m" in worker.argv()
+    assert set(QUICK_JVM.split()) <= set(worker.argv())  # the tests' stack (tests/conftest.py)
 
 
 def test_runs_on_new_changes_go_with_scheduled_runs(tmp_path):
@@ -181,3 +183,13 @@ def test_runs_on_new_changes_go_with_scheduled_runs(tmp_path):
     )
     asked = AirflowServices(stack, extra_env={"PRODUCT_CDC_RUN_ON_NEW_CHANGES": "true"}).environment()
     assert asked["PRODUCT_CDC_RUN_ON_NEW_CHANGES"] == "true"
+
+
+def test_a_parallel_worker_s_stack_moves_its_ports_and_folder_and_keeps_the_rest():
+    first = stack_env("tests")
+    second = worker_env(first, 1)
+    ports = [name for name in first if name.endswith("_PORT")]
+    assert all(int(second[name]) == int(first[name]) + WORKER_PORT_STEP for name in ports)
+    assert second["CORD_STACK_DIR"] == first["CORD_STACK_DIR"] + "-worker1"
+    assert second["CORD_STACK_JVM_OPTIONS"] == first["CORD_STACK_JVM_OPTIONS"] == QUICK_JVM
+    assert "CORD_STACK_JVM_OPTIONS" not in stack_env("bench")  # its figures: the JVM's defaults
