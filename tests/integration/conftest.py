@@ -220,9 +220,6 @@ def real_airflow(
         # Two test workers' Airflows share the machine's cores (make test): four task starts at once
         # already take half of the default 30 s to parse the DAG on a quiet 2-core machine.
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-        # The DAG files do not change while a test runs: parsed once, not every 30 s (2.7 CPU seconds a
-        # minute of an idle Airflow here). The failure callbacks are still run as soon as they are due.
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "3600",
         **extra_env,
     }
     services = AirflowServices(stack, extra_env=extra_env, workers=workers, scheduled_runs=scheduled_runs)
