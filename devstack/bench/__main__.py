@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from devstack.bench import __doc__ as about
-from devstack.bench.run import run
+from devstack.bench.run import DBT_GROUP_RATIOS, run
 from devstack.bench.stages import REPO, STAGES, dbt_group_seconds, measure_stage
 
 
@@ -22,7 +22,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--dbt-modes",
-        default="watcher,local",
+        default=",".join(DBT_GROUP_RATIOS),
         help="the Cosmos modes whose dbt task group is timed (comma-separated): watcher, local",
     )
     # What the benchmark runs in processes of their own, printing JSON:
@@ -36,8 +36,8 @@ def main() -> int:
     else:
         out = args.out or REPO / "benchmarks" / "results" / f"bench-{args.events}.json"
         modes = tuple(mode.strip() for mode in args.dbt_modes.split(",") if mode.strip())
-        if not modes or set(modes) - {"watcher", "local"}:
-            parser.error(f"--dbt-modes takes watcher and/or local, not {args.dbt_modes!r}")
+        if not modes or set(modes) - set(DBT_GROUP_RATIOS):
+            parser.error(f"--dbt-modes takes {' and/or '.join(DBT_GROUP_RATIOS)}, not {args.dbt_modes!r}")
         run(args.events, out, parse_rounds=args.parse_rounds, dbt_modes=modes)
     return 0
 
