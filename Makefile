@@ -17,10 +17,12 @@ DBT_SOURCES := $(shell find include/dbt/models include/dbt/macros -type f) inclu
 
 .PHONY: install manifest demo test lint stack-up stack-down airflow docs superset health bench bench-small-runs clean
 
+# --compile-bytecode: uv, unlike pip, leaves compiling to the first import, and an interpreter under
+# PYTHONDONTWRITEBYTECODE never writes it, so each one compiled Airflow from source (docs/benchmark.md).
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt
 	@# dbt left in a venv from before it moved to $(DBT_VENV) (dbt's packages share the dbt namespace).
 	$(BIN)/uv pip uninstall --quiet --python $(BIN)/python dbt-core dbt-postgres dbt-adapters dbt-common \
 		dbt-extractor dbt-protos dbt-semantic-interfaces
@@ -28,7 +30,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 $(DBT_INSTALLED): requirements-dbt.txt | $(INSTALLED)
 	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
-	$(BIN)/uv pip install --quiet --python $(DBT_VENV)/bin/python -r requirements-dbt.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(DBT_VENV)/bin/python -r requirements-dbt.txt
 	touch $@
 
 install: $(INSTALLED) $(DBT_INSTALLED)

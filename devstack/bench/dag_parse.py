@@ -7,6 +7,9 @@ folder, so cold / baseline is what the DAG file adds. ``sdk_and_cosmos`` is a ba
 the median wall time of whole interpreters, start to exit, the kinds run in turn so that load on the
 machine falls on all of them alike. ``four_at_once`` is the slowest of four cold parses started together,
 as when four dbt tasks start at once: it must stay far below Airflow's DagBag import timeout.
+``importtime_top10`` is where a cold start's imports spend their time (``python -X importtime``), and
+``bytecode_compiled`` says whether the interpreters read Airflow's compiled bytecode or compiled it from
+source, which doubled every figure here (docs/benchmark.md).
 
     python -m devstack.bench.dag_parse [--rounds 5]
 """
@@ -14,6 +17,7 @@ as when four dbt tasks start at once: it must stay far below Airflow's DagBag im
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -37,6 +41,8 @@ class ParseTimes:
     cold_seconds: float
     four_at_once_seconds: float
     rounds: int
+    importtime_top10: list[dict[str, object]]
+    bytecode_compiled: bool
 
     @property
     def dag_file_ratio(self) -> float:
@@ -123,6 +129,33 @@ def _children(kind: str, count: int, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def importtime_top(env: dict[str, str], count: int = 10) -> list[dict[str, object]]:
+    """The modules that take longest to import themselves (their own time, beside the time with what they
+    import) in one cold task start, from ``python -X importtime``."""
+    command = [sys.executable, "-X", "importtime", "-m", "devstack.bench.dag_parse", "--child", "cold"]
+    started = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    modules = []
+    for line in started.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if not line.startswith("import time:") or len(fields) != 3 or not fields[0].strip().isdigit():
+            continue  # the header, or anything else the start wrote
+        own, cumulative, module = fields
+        modules.append(
+            {
+                "module": module.strip(),
+                "self_seconds": int(own) / 1e6,
+                "cumulative_seconds": int(cumulative) / 1e6,
+            }
+        )
+    return sorted(modules, key=lambda m: m["self_seconds"], reverse=True)[:count]
+
+
+def bytecode_compiled() -> bool:
+    """Whether Airflow's compiled bytecode is on disk, where an interpreter finds it instead of compiling."""
+    spec = importlib.util.find_spec("airflow.configuration")
+    return spec is not None and spec.cached is not None and Path(spec.cached).exists()
+
+
 def measure(rounds: int, airflow_home: Path) -> ParseTimes:
     env = environment(airflow_home)
     seconds: dict[str, list[float]] = {kind: [] for kind in KINDS}
@@ -136,6 +169,8 @@ def measure(rounds: int, airflow_home: Path) -> ParseTimes:
         cold_seconds=medians["cold"],
         four_at_once_seconds=_children("cold", 4, env),
         rounds=rounds,
+        importtime_top10=importtime_top(env),
+        bytecode_compiled=bytecode_compiled(),
     )
 
 

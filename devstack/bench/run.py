@@ -243,3 +243,6 @@ def print_table(report: Report) -> None:
         f"import airflow.sdk, cosmos alone {parse['sdk_and_cosmos_seconds']:.2f} s; four at once "
         f"{parse['four_at_once_seconds']:.2f} s (import timeout {dag_parse.IMPORT_TIMEOUT_SECONDS:.0f} s)"
     )
+    slowest = ", ".join(f"{m['module']} {m['self_seconds']:.2f} s" for m in parse["importtime_top10"][:3])
+    compiled = "read compiled" if parse["bytecode_compiled"] else "COMPILED FROM SOURCE at each start"
+    print(f"its slowest imports:            {slowest} (Airflow's bytecode {compiled})")

@@ -26,10 +26,15 @@ CACHE = Path(
 )
 
 
+# The lock file's pins exactly; compiled at install, as the Makefile's venvs (no interpreter of Superset's
+# gunicorn compiles it from source again).
+INSTALL_OPTIONS = ("--no-deps", "--compile-bytecode")
+
+
 def lock_key() -> str:
-    """What names the venv: the pins and the interpreter they were installed for."""
-    digest = hashlib.sha256(LOCK.read_bytes() + sys.version.encode()).hexdigest()
-    return digest[:12]
+    """What names the venv: the pins, how they were installed and the interpreter they were installed for."""
+    named = LOCK.read_bytes() + " ".join(INSTALL_OPTIONS).encode() + sys.version.encode()
+    return hashlib.sha256(named).hexdigest()[:12]
 
 
 def folder() -> Path:
@@ -60,7 +65,7 @@ def ensure() -> Path:
                 "pip",
                 "install",
                 "--quiet",
-                "--no-deps",
+                *INSTALL_OPTIONS,
                 "-r",
                 str(LOCK),
                 "--python",

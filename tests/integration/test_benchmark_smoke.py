@@ -51,6 +51,10 @@ def test_benchmark_completes_and_writes_its_figures(stack, tmp_path):
     assert set(figures["incremental"]) == {"drain", "load", "dbt", "checks"}
     assert figures["dag_parse"]["cold_seconds"] > 0
     assert figures["dag_parse"]["rounds"] == 1
+    slowest = figures["dag_parse"]["importtime_top10"]
+    assert len(slowest) == 10
+    assert all(m["cumulative_seconds"] >= m["self_seconds"] > 0 for m in slowest)
+    assert figures["dag_parse"]["bytecode_compiled"] is True
     assert figures["ratios"]["dag_parse_vs_baseline"] > 0
     assert set(figures["dbt_group"]) == {"cli_dbt_build_seconds", "watcher_seconds"}
     assert figures["ratios"]["dbt_group_vs_cli"] > 0
