@@ -217,8 +217,8 @@ def real_airflow(
     stack.postgres.psql("delete from trigger where id in (select trigger_id from asset_watcher)", AIRFLOW_DB)
     extra_env = {
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        # Two test workers' Airflows share the machine's cores (make test): four task starts at once
-        # already take half of the default 30 s to parse the DAG on a quiet 2-core machine.
+        # The test workers' Airflows share the machine's cores (make test), and four task starts at once
+        # already take 7.7-8.5 s to parse the DAG on a quiet 2-core machine (docs/benchmark.md).
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
         **extra_env,
     }
