@@ -202,6 +202,9 @@ class Stack:
             ),
             "AIRFLOW__CORE__FERNET_KEY": self.secrets.fernet_key,
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            # Where Cosmos keeps dbt's partial parse from one dbt task to the next: the stack's own, as dbt
+            # reuses a parse only on the connection it was made with (this stack's port).
+            "AIRFLOW__COSMOS__CACHE_DIR": str(self.dir / "cosmos-cache"),
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "PYTHONPATH": str(REPO),
             # glibc's default of 8 malloc arenas per core keeps freed batch buffers of the worker threads

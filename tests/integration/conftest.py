@@ -174,21 +174,33 @@ class Corner:
         ]
 
 
+_open_corners: list[str] = []
+
+
 @contextmanager
 def new_corner(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Corner]:
-    """A corner of the stack, set in the environment through ``monkeypatch``, dropped on the way out."""
+    """A corner of the stack, set in the environment through ``monkeypatch``, dropped on the way out.
+
+    Topics and consumer group are new for each corner. The database is new too, but its name is not:
+    the same for every test's corner on a stack (``wh_<its port>_0``; ``_1`` for one opened while another
+    is open), because dbt reuses its parse of the project only on the connection it was made with. So
+    each dbt process after a worker's first parses only what changed (about 2 s less each). The port
+    keeps the name apart from other workers' (tests find their dbt processes by it)."""
     name = uuid.uuid4().hex[:10]
-    database = f"wh_{name}"
-    for variable, value in stack.connections_apart(database, f"group-{name}").items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("PRODUCT_CDC_TOPIC_PREFIX", f"t{name}")
-    monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", "1000")
-    # No runs started by new changes: a test triggers the runs it checks (test_runs_on_new_changes.py
-    # turns them on).
-    monkeypatch.setenv("PRODUCT_CDC_RUN_ON_NEW_CHANGES", "false")
+    database = f"wh_{stack.ports.postgres}_{len(_open_corners)}"
+    stack.postgres.psql(f"drop database if exists {database} with (force);")  # a crashed test's
+    _open_corners.append(database)
     try:
+        for variable, value in stack.connections_apart(database, f"group-{name}").items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.setenv("PRODUCT_CDC_TOPIC_PREFIX", f"t{name}")
+        monkeypatch.setenv("PRODUCT_CDC_BATCH_SIZE", "1000")
+        # No runs started by new changes: a test triggers the runs it checks (test_runs_on_new_changes.py
+        # turns them on).
+        monkeypatch.setenv("PRODUCT_CDC_RUN_ON_NEW_CHANGES", "false")
         yield Corner(stack, database, f"t{name}", f"group-{name}")
     finally:
+        _open_corners.remove(database)
         stack.postgres.psql(f"drop database if exists {database} with (force);")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from include.cdc.settings import Settings
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "include" / "dbt"
 RUN = {"full_refresh": False, "max_events": 0}
+PARTIAL_PARSE = "partial_parse.msgpack"
 
 
 def ingest() -> dict:
@@ -55,6 +57,25 @@ def _run_results(target: Path) -> RunResults | None:
     )
 
 
+class _PartialParse:
+    """dbt's parse of the project, kept per stack and database between a worker's tests (as Cosmos keeps
+    it between tasks): dbt reads it from, and writes it to, the target folder, which is each test's own."""
+
+    def __init__(self, corner, target: Path) -> None:
+        self.kept = corner.stack.dir / "dbt-partial-parse" / f"{corner.database}.msgpack"
+        self.written = target / PARTIAL_PARSE
+        if self.kept.exists():
+            self.written.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.kept, self.written)
+
+    def keep(self) -> None:
+        if self.written.exists():
+            self.kept.parent.mkdir(exist_ok=True)
+            staged = self.kept.with_suffix(".new")
+            shutil.copyfile(self.written, staged)
+            staged.replace(self.kept)
+
+
 def dbt(
     corner, monkeypatch, tmp_path: Path, *args: str, project: Path = DBT_PROJECT, check: bool = True
 ) -> DbtResult:
@@ -66,6 +87,7 @@ def dbt(
         monkeypatch.setenv(name, value)
     target = tmp_path / "target"
     (target / "run_results.json").unlink(missing_ok=True)
+    parse = _PartialParse(corner, target) if project == DBT_PROJECT else None
     completed = subprocess.run(
         [
             Settings.from_env().dbt_executable,
@@ -85,6 +107,8 @@ def dbt(
         text=True,
         check=False,
     )
+    if parse:
+        parse.keep()
     # dbt's exit codes: 0 success, 1 a node failed or errored, 2 dbt itself could not complete.
     output = f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
     result = DbtResult(
