@@ -57,12 +57,15 @@ class Stack:
         # Started only when asked for (`python -m devstack superset`, the demo): it adds a minute to a start.
         self.superset = Superset(self.ports, self.secrets, self.postgres, stack_dir)
 
-    def up(self, superset: bool = False) -> None:
+    def up(self, superset: bool = False, connect: bool = True) -> None:
+        """Start the stack; ``connect=False`` leaves Kafka Connect out, for a caller that produces the
+        change events itself and never runs ``check_connector`` (the benchmark's stages)."""
         self.postgres.start()
         self.kafka.start()
         self.s3.start()
         self.s3.ensure_bucket()
-        self.connect.start()  # after Kafka: its configuration, offsets and statuses are topics there
+        if connect:
+            self.connect.start()  # after Kafka: its configuration, offsets and statuses are topics there
         self.smtp.start()
         if superset:
             self.superset.start()
