@@ -185,6 +185,60 @@ def test_runs_on_new_changes_go_with_scheduled_runs(tmp_path):
     assert asked["PRODUCT_CDC_RUN_ON_NEW_CHANGES"] == "true"
 
 
+class _Answer:
+    def __init__(self, status_code: int, body: dict | None = None) -> None:
+        self.status_code, self.body = status_code, body or {}
+
+    def json(self) -> dict:
+        return self.body
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"HTTP {self.status_code}")
+
+
+@pytest.mark.parametrize("deadlocks", [0, 1, 2])
+def test_the_due_cron_run_is_failed_again_while_paused_after_a_deadlock(tmp_path, monkeypatch, deadlocks):
+    """The API's update of a run the scheduler is scheduling can end in a PostgreSQL deadlock (HTTP 500):
+    it is asked again once, with the DAG paused so that the scheduler leaves the run alone, and
+    unpaused after. A second 500 is an error."""
+    from datetime import UTC, datetime
+
+    from devstack.stack import Stack, local_airflow
+
+    airflow = local_airflow.AirflowServices(Stack(tmp_path))
+    state = {"run": "running"}
+    calls = []
+
+    def patch(url, json, timeout):
+        calls.append((url.rsplit("/", 1)[-1], json))
+        if "is_paused" in json:
+            return _Answer(200)
+        if sum("state" in body for _, body in calls) <= deadlocks:
+            return _Answer(500)
+        state["run"] = "failed"
+        return _Answer(200)
+
+    monkeypatch.setattr(local_airflow.requests, "patch", patch)
+    monkeypatch.setattr(
+        local_airflow.requests, "get", lambda url, timeout: _Answer(200, {"next_dagrun_run_after": None})
+    )
+    monkeypatch.setattr(airflow, "runs_of", lambda *_: [{"dag_run_id": "scheduled__1"}])
+    monkeypatch.setattr(airflow, "run_state", lambda *_: state["run"])
+
+    if deadlocks == 2:
+        with pytest.raises(RuntimeError, match="HTTP 500"):
+            airflow.fail_the_due_cron_run("d", datetime.now(UTC))
+    else:
+        airflow.fail_the_due_cron_run("d", datetime.now(UTC))
+        assert state["run"] == "failed"
+    failed, paused, unpaused = {"state": "failed"}, {"is_paused": True}, {"is_paused": False}
+    expected = [("scheduled__1", failed)]
+    if deadlocks:
+        expected += [("d", paused), ("scheduled__1", failed), ("d", unpaused)]
+    assert calls == expected
+
+
 def test_a_parallel_worker_s_stack_moves_its_ports_and_folder_and_keeps_the_rest():
     first = stack_env("tests")
     second = worker_env(first, 1)
