@@ -250,14 +250,18 @@ class AirflowServices:
         wait_until(lambda: self.runs_of(dag_id, "scheduled", since), "the scheduled run", timeout=180)
         (scheduled,) = self.runs_of(dag_id, "scheduled", since)
         url = f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{quote(scheduled['dag_run_id'])}"
-        response = requests.patch(url, json={"state": "failed"}, timeout=API_TIMEOUT)
+
+        def fail() -> requests.Response:
+            return requests.patch(url, json={"state": "failed"}, timeout=API_TIMEOUT)
+
+        response = fail()
         if response.status_code == 500 and self.run_state(dag_id, scheduled["dag_run_id"]) != "failed":
             # The scheduler was scheduling the new run's tasks, and PostgreSQL ended its update of the run
             # and the API's in a deadlock (seen on a loaded machine). It leaves a paused DAG's runs alone:
             # asked again while the DAG is paused, the API meets no other writer.
             self.set_paused(dag_id, True)
             try:
-                response = requests.patch(url, json={"state": "failed"}, timeout=API_TIMEOUT)
+                response = fail()
             finally:
                 self.set_paused(dag_id, False)
         response.raise_for_status()

@@ -97,7 +97,7 @@ def dbt(
             "--profiles-dir",
             str(DBT_PROJECT),
             "--target-path",
-            str(tmp_path / "target"),
+            str(target),
             "--log-path",
             str(tmp_path / "logs"),
             "--quiet",
@@ -107,7 +107,7 @@ def dbt(
         text=True,
         check=False,
     )
-    if parse:
+    if parse is not None:
         parse.keep()
     # dbt's exit codes: 0 success, 1 a node failed or errored, 2 dbt itself could not complete.
     output = f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
